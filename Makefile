@@ -1,0 +1,55 @@
+# hwfit — the two commands of a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1:8000
+
+.PHONY: run test setup setup-dev migrate fixtures accuracy bench worker clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# The web app needs requirements.txt; the tests also need the engine (torch) and test tools.
+$(VENV)/.installed-run: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-engine.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.installed-run
+
+setup: $(VENV)/.installed-run
+setup-dev: $(VENV)/.installed-dev
+
+migrate: setup
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_catalog
+
+run: migrate
+	$(BIN)/python manage.py runserver $(HOST)
+
+test: setup-dev
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/python -m pytest
+
+# Re-import the sourced CSVs (fixtures/sources, or HWFIT_SHARED_DATA) into a scratch database
+# and rewrite fixtures/catalog.json from it.
+fixtures: setup
+	rm -f fixtures/.build.sqlite3
+	DATABASE_URL=sqlite:///fixtures/.build.sqlite3 $(BIN)/python manage.py migrate --noinput -v0
+	DATABASE_URL=sqlite:///fixtures/.build.sqlite3 $(BIN)/python manage.py import_catalog
+	DATABASE_URL=sqlite:///fixtures/.build.sqlite3 $(BIN)/python manage.py dumpdata models_catalog devices --indent 1 -o fixtures/catalog.json
+	rm -f fixtures/.build.sqlite3
+
+accuracy: setup
+	$(BIN)/python manage.py accuracy_report
+
+bench: setup
+	$(BIN)/python -m bench.matrix
+
+worker: setup-dev
+	$(BIN)/celery -A hwfit worker --loglevel=INFO
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

@@ -1,0 +1,25 @@
+"""Suite-wide fixtures: the seeded catalog is loaded once into the test database."""
+
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+CATALOG_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "catalog.json"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    # Every database test sees the catalog a fresh `make run` serves; each test's changes roll back.
+    with django_db_blocker.unblock():
+        call_command("loaddata", str(CATALOG_FIXTURE), verbosity=0)
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user("staff", password="pw-staff-1234", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def plain_user(django_user_model):
+    return django_user_model.objects.create_user("plain", password="pw-plain-1234")

@@ -1,0 +1,36 @@
+"""What every sourced catalog record shares: where it came from and what was derived."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class SourcedRecord(models.Model):
+    """A catalog row imported from the shared data (or entered by staff), with its provenance.
+
+    `source` names where each fact came from; `derived_fields` lists the fields computed by a
+    documented rule rather than read from a source, so pages can say so.
+    """
+
+    source = models.TextField(help_text="Where the facts of this record come from.")
+    notes = models.TextField(blank=True, default="")
+    derived_fields = models.JSONField(
+        default=list, blank=True, help_text="Fields derived by a documented rule, not read from a source."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+def positive(field: str) -> models.Q:
+    """`field` is NULL or > 0 — the database side of 'unknown, never zero'."""
+    return models.Q(**{f"{field}__isnull": True}) | models.Q(**{f"{field}__gt": 0})
+
+
+def positive_constraints(model_name: str, fields: tuple[str, ...]) -> list[models.CheckConstraint]:
+    return [
+        models.CheckConstraint(condition=positive(field), name=f"{model_name}_{field}_positive")
+        for field in fields
+    ]

@@ -1,0 +1,59 @@
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_home_answers_with_the_catalog_sizes(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "<th scope=\"row\">Devices</th><td>161</td>" in body
+    assert "<th scope=\"row\">Models</th><td>52</td>" in body
+
+
+def test_admin_sends_anonymous_visitors_to_log_in(client):
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+def test_admin_is_closed_to_users_who_are_not_staff(client, plain_user):
+    client.force_login(plain_user)
+    response = client.get("/admin/models_catalog/modelarchitecture/")
+    assert response.status_code == 302
+
+
+@pytest.mark.parametrize("path", [
+    "/admin/models_catalog/modelarchitecture/", "/admin/models_catalog/quantizationformat/",
+    "/admin/models_catalog/runtime/", "/admin/models_catalog/apiprice/", "/admin/devices/device/",
+    "/admin/devices/cloudoffer/",
+])
+def test_admin_lists_every_catalog_for_staff(client, staff_user, path):
+    client.force_login(staff_user)
+    assert client.get(path).status_code == 200
+    assert client.get(path, {"q": "nvidia"}).status_code == 200
+
+
+def test_admin_filters_devices_by_kind(client, staff_user):
+    client.force_login(staff_user)
+    response = client.get("/admin/devices/device/", {"kind__exact": "apple"})
+    assert response.status_code == 200
+    assert "Apple M2 Ultra" in response.content.decode()
+    assert "NVIDIA H100 SXM" not in response.content.decode()
+
+
+def test_admin_shows_validation_errors_on_the_form(client, staff_user):
+    from models_catalog.models import ModelArchitecture
+
+    client.force_login(staff_user)
+    model = ModelArchitecture.objects.get(slug="qwen3-30b-a3b")
+    url = f"/admin/models_catalog/modelarchitecture/{model.pk}/change/"
+    form = client.get(url).context["adminform"].form
+    data = {name: ("" if value is None else value) for name, value in form.initial.items()}
+    data.update({"n_experts_active": 200, "benchmark_scores": "{}", "derived_fields": "[]"})
+    data = {k: v for k, v in data.items() if not isinstance(v, bool) or v}
+    response = client.post(url, data)
+    assert response.status_code == 200  # the form again, not a redirect
+    assert "Active experts (200) cannot exceed routed experts (128)." in response.content.decode()
+    model.refresh_from_db()
+    assert model.n_experts_active == 8
