@@ -57,3 +57,34 @@ def test_admin_shows_validation_errors_on_the_form(client, staff_user):
     assert "Active experts (200) cannot exceed routed experts (128)." in response.content.decode()
     model.refresh_from_db()
     assert model.n_experts_active == 8
+
+
+def test_model_page_says_unknown_for_fields_no_source_states(client):
+    response = client.get("/models/qwen2-5-72b/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    # Qwen2.5 72B: hidden size and vocab are not in any labelled config copy.
+    assert '<th scope="row">Hidden size</th>\n      <td><span class="unknown"' in body
+    assert "Qwen2.5 72B" in body
+
+
+def test_model_page_marks_derived_fields(client):
+    body = client.get("/models/diffusiongemma-26b-a4b-it/").content.decode()
+    assert '<th scope="row">Global-attention layers</th>\n      <td>5 <span class="derived"' in body
+    assert "Vision encoder parameters" in body and "0.55 B" in body
+
+
+def test_device_page_lists_its_cloud_offers(client):
+    body = client.get("/devices/nvidia-h100-sxm/").content.decode()
+    assert "Cloud offers" in body and "RunPod" in body
+
+
+def test_device_list_filters_by_kind(client, django_assert_max_num_queries):
+    with django_assert_max_num_queries(3):
+        body = client.get("/devices/", {"kind": "tpu"}).content.decode()
+    assert "Google TPU v5p" in body and "NVIDIA H100 SXM" not in body
+
+
+def test_unknown_slugs_are_404(client):
+    assert client.get("/models/no-such-model/").status_code == 404
+    assert client.get("/devices/no-such-device/").status_code == 404
