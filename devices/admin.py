@@ -2,6 +2,8 @@ from django.contrib import admin
 
 from .models import CloudOffer, Device
 
+PUBLISHED_FACTS = ("usd_per_hour", "gpu_count", "tier", "as_of", "source")
+
 
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
@@ -29,3 +31,9 @@ class CloudOfferAdmin(admin.ModelAdmin):
     list_select_related = ("device",)
     autocomplete_fields = ("device",)
     readonly_fields = ("as_of_date", "created_at", "updated_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        # A published price is a fact as of its date: a new price is a new record, so the
+        # price, its date and its source are not edited in place once saved.
+        fields = super().get_readonly_fields(request, obj)
+        return (*fields, *PUBLISHED_FACTS) if obj is not None else fields

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from .models import ApiPrice, ModelArchitecture, QuantizationFormat, Runtime
 
-PROVENANCE = ("source", "derived_fields", "created_at", "updated_at")
+PUBLISHED_FACTS = ("usd_per_1m_input", "usd_per_1m_output", "as_of", "source")
 
 
 @admin.register(ModelArchitecture)
@@ -24,7 +24,7 @@ class ModelArchitectureAdmin(admin.ModelAdmin):
         ("Attention layout", {"fields": ("attention_pattern", "sliding_window", "n_global_layers", "global_kv_heads",
                                          "global_head_dim", "kv_lora_rank", "qk_rope_head_dim")}),
         ("Diffusion", {"fields": ("block_size", "tokens_per_forward", "self_conditioning")}),
-        ("Provenance", {"fields": ("benchmark_scores", *PROVENANCE, "notes")}),
+        ("Provenance", {"fields": ("benchmark_scores", "source", "derived_fields", "notes", "created_at", "updated_at")}),
     )
 
 
@@ -54,3 +54,9 @@ class ApiPriceAdmin(admin.ModelAdmin):
     autocomplete_fields = ("model",)
     # Prices are facts as published on a date: the date and its source are not edited in place.
     readonly_fields = ("as_of_date", "created_at", "updated_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        # A published price is a fact as of its date: a new price is a new record, so the
+        # price, its date and its source are not edited in place once saved.
+        fields = super().get_readonly_fields(request, obj)
+        return (*fields, *PUBLISHED_FACTS) if obj is not None else fields

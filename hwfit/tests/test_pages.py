@@ -88,3 +88,13 @@ def test_device_list_filters_by_kind(client, django_assert_max_num_queries):
 def test_unknown_slugs_are_404(client):
     assert client.get("/models/no-such-model/").status_code == 404
     assert client.get("/devices/no-such-device/").status_code == 404
+
+
+def test_admin_keeps_a_published_price_and_its_source_read_only(client, staff_user):
+    from devices.models import CloudOffer
+
+    client.force_login(staff_user)
+    offer = CloudOffer.objects.first()
+    form = client.get(f"/admin/devices/cloudoffer/{offer.pk}/change/").context["adminform"].form
+    assert "usd_per_hour" not in form.fields and "source" not in form.fields
+    assert "usd_per_hour" in client.get("/admin/devices/cloudoffer/add/").context["adminform"].form.fields
