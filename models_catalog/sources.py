@@ -111,7 +111,8 @@ _EXTRA_FACTS: dict[str, dict] = {
 _EXTRA_FACTS_SOURCE = "shared/data/README.md (DiffusionGemma) and shared/DIFFUSION.md §1.5, §2.5"
 
 _FAMILIES = (
-    ("diffusiongemma", "Gemma"), ("codellama", "Llama"), ("tinyllama", "Llama"), ("llada", "LLaDA"),
+    ("diffusiongemma", "Gemma"), ("codellama", "Llama"), ("tinyllama", "Llama"), ("meta-llama", "Llama"),
+    ("llada", "LLaDA"),
     ("llama", "Llama"), ("qwen", "Qwen"), ("gemma", "Gemma"), ("mixtral", "Mistral"),
     ("mistral", "Mistral"), ("deepseek-r1-distill-qwen", "Qwen"), ("deepseek", "DeepSeek"),
     ("gpt-oss", "gpt-oss"), ("phi", "Phi"), ("dream", "Dream"), ("sdar", "SDAR"),

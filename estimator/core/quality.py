@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 QUALITY_TIERS = ("reference", "near-lossless", "good", "fair", "poor", "unknown")
 
 # (upper bound on the perplexity delta, tier), checked in order.
@@ -45,3 +47,17 @@ def quality_tier(ppl_delta: float | None, bits_per_weight: float | None) -> str:
     if not _missing(bits_per_weight) and bits_per_weight >= 8:
         return "near-lossless"
     return "unknown"
+
+
+def quality_tiers(ppl_delta: np.ndarray, bits_per_weight: np.ndarray) -> np.ndarray:
+    """`quality_tier` column-wise (numpy arrays in, an object array of tiers out)."""
+    delta = np.asarray(ppl_delta, dtype=np.float64)
+    bits = np.asarray(bits_per_weight, dtype=np.float64)
+    out = np.full(delta.shape, "unknown", dtype=object)
+    out[bits >= 8] = "near-lossless"
+    has_delta = ~np.isnan(delta)
+    # Assign from the loosest bound to the tightest so that the tightest one met wins.
+    for bound, tier in reversed(PPL_DELTA_THRESHOLDS):
+        out[has_delta & (delta < bound)] = tier
+    out[bits >= 16] = "reference"
+    return out

@@ -1,0 +1,173 @@
+"""Memory needed to run a model, broken down, and the verdict against a device's usable memory.
+
+    total = weights (every expert resident, at the format's effective bits)
+          + KV cache  (batch x layers x context x KV heads x head dim x cache dtype; sliding layers
+                       hold at most their window; MLA holds a latent per token)
+          + activations and MoE dispatch buffers of the largest pass
+          + logits (fp32; a diffusion block's B x vocab) [+ DiffusionGemma's self-conditioning buffer]
+          + vision encoder (fp16, when image input is used)
+          + runtime overhead (CUDA context, workspace; per device kind, priors.json constants)
+
+Verdicts, checked in this order (one documented table; `VERDICTS`):
+  fits          the total fits in the device's usable memory;
+  offload       (discrete GPUs only, not unified memory) at least half of the layers fit and
+                the rest fits in host RAM: runs, slower, with `layers_on_device` of n_layers;
+  multi_device  fits when tensor-parallel over n <= max_devices identical devices (n a power of 2);
+  offload       fewer than half the layers fit but the rest fits in host RAM (slow);
+  no_fit        none of the above;
+  unknown       the device's memory is not published (a configurable part) or a shape is missing;
+  unsupported   (set by the pipeline) the weight format has no kernels for this kind of device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from estimator.core.architecture import ModelArrays, kv_elements
+from estimator.core.units import ACT_BYTES, LOGIT_BYTES
+
+VERDICTS = ("fits", "offload", "multi_device", "no_fit", "unknown", "unsupported")
+FITS, OFFLOAD, MULTI_DEVICE, NO_FIT, UNKNOWN, UNSUPPORTED = range(len(VERDICTS))
+TP_SIZES = (1, 2, 4, 8)
+# Device kinds whose host RAM is separate from device memory (llama.cpp -ngl offload works).
+OFFLOAD_KINDS = ("gpu",)
+MULTI_DEVICE_KINDS = ("gpu", "tpu", "npu")
+
+
+@dataclass
+class MemoryBreakdown:
+    weights_embedding: np.ndarray
+    weights_dense: np.ndarray
+    weights_experts: np.ndarray
+    vision: np.ndarray
+    kv_cache: np.ndarray
+    activations: np.ndarray
+    logits: np.ndarray
+    overhead: np.ndarray
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self.weights_embedding + self.weights_dense + self.weights_experts
+
+    @property
+    def total(self) -> np.ndarray:
+        return (self.weights + self.vision + self.kv_cache + self.activations + self.logits + self.overhead)
+
+    def per_device(self, n: np.ndarray | float) -> np.ndarray:
+        """Need per device under tensor parallelism over n: weights and KV split, the rest replicated."""
+        return (self.weights + self.kv_cache) / n + self.vision + self.activations + self.logits + self.overhead
+
+
+def weight_groups(m: ModelArrays, bytes_per_weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(embeddings, dense, routed experts) bytes. Tied embeddings count once."""
+    embeddings = np.where(m.tied, m.lm_head, m.lm_head + m.input_embedding)
+    experts = m.n_experts * m.expert_params
+    dense = m.total - experts - embeddings
+    return embeddings * bytes_per_weight, dense * bytes_per_weight, experts * bytes_per_weight
+
+
+def memory_breakdown(
+    m: ModelArrays,
+    bytes_per_weight: np.ndarray,
+    kv_bytes_per_elem: np.ndarray,
+    *,
+    batch: np.ndarray,
+    context: np.ndarray,
+    pass_tokens: np.ndarray,
+    logits_rows: np.ndarray,
+    overhead: np.ndarray,
+    image_input: np.ndarray | bool = False,
+) -> MemoryBreakdown:
+    """Bytes per component for `batch` sequences of `context` tokens.
+
+    pass_tokens: tokens through the network in the largest pass (a prefill chunk, a decode batch,
+    a diffusion batch x block); logits_rows: fp32 logit rows held at once (all sequences).
+    """
+    embedding, dense, experts = weight_groups(m, bytes_per_weight)
+    kv = batch * kv_elements(m, context) * kv_bytes_per_elem
+    # Activations of one pass: residual, norm, q/k/v/o (~4 x hidden) and the FFN's gate/up
+    # (2 x width; a MoE token goes through k experts). MoE dispatch keeps a permuted copy of each
+    # token per chosen expert, in and out (2 x k x hidden).
+    dispatch = np.where(m.is_moe, 2.0 * m.top_k * m.hidden, 0.0)
+    activations = pass_tokens * (4.0 * m.hidden + 2.0 * m.ffn_width + dispatch) * ACT_BYTES
+    logits = logits_rows * m.vocab * LOGIT_BYTES
+    # DiffusionGemma keeps softmax(previous logits) for self-conditioning: one more fp32 block.
+    selfcond_rows = np.where(m.self_conditioning, batch * np.nan_to_num(m.block_size), 0.0)
+    logits = logits + selfcond_rows * (m.vocab * LOGIT_BYTES + m.hidden * ACT_BYTES)
+    vision = np.where(np.asarray(image_input, dtype=bool), m.vision_params * ACT_BYTES, 0.0)
+    return MemoryBreakdown(
+        weights_embedding=embedding, weights_dense=dense, weights_experts=experts, vision=vision,
+        kv_cache=kv, activations=np.nan_to_num(activations), logits=np.nan_to_num(logits), overhead=overhead,
+    )
+
+
+@dataclass
+class Verdict:
+    code: np.ndarray               # index into VERDICTS
+    devices_needed: np.ndarray     # smallest TP size that fits (NaN: none <= max)
+    layers_on_device: np.ndarray   # for offload; n_layers when it fits
+    device_fraction: np.ndarray    # layers_on_device / n_layers
+    headroom: np.ndarray           # usable - total (bytes; negative = short)
+
+
+def verdict(
+    mem: MemoryBreakdown,
+    m: ModelArrays,
+    usable: np.ndarray,
+    offload_possible: np.ndarray,
+    multi_possible: np.ndarray,
+    host_memory: np.ndarray,
+    max_devices: int = 8,
+) -> Verdict:
+    """The verdict table of the module docstring, column-wise.
+
+    offload_possible: the device has host RAM apart from its own (a discrete GPU, not unified
+    memory); multi_possible: the kind is sold for multi-device setups (OFFLOAD_KINDS, ...).
+    """
+    total = mem.total
+    fits = total <= usable
+    devices_needed = np.full(total.shape, np.nan)
+    for n in reversed(TP_SIZES):
+        if n <= max_devices:
+            devices_needed = np.where(mem.per_device(n) <= usable, n, devices_needed)
+    multi = multi_possible & (devices_needed > 1)
+    # Offload moves whole layers (their weights and KV) to host RAM; the embeddings, LM head,
+    # buffers and runtime overhead stay on the device.
+    layers = np.maximum(m.n_layers, 1.0)
+    per_layer = (mem.weights_dense + mem.weights_experts + mem.kv_cache) / layers
+    fixed = mem.weights_embedding + mem.vision + mem.activations + mem.logits + mem.overhead
+    on_device = np.clip(np.floor((usable - fixed) / per_layer), 0.0, layers)
+    host_ok = (layers - on_device) * per_layer <= host_memory
+    can_offload = offload_possible & host_ok & (usable > fixed)
+    half = can_offload & (on_device >= layers / 2.0)
+    out = np.full(total.shape, NO_FIT, dtype=np.int8)
+    out[can_offload] = OFFLOAD
+    out[multi] = MULTI_DEVICE
+    out[half] = OFFLOAD
+    out[fits] = FITS
+    unknown = np.isnan(total) | np.isnan(usable)
+    out[unknown] = UNKNOWN
+    offload = out == OFFLOAD
+    return Verdict(
+        code=out,
+        devices_needed=np.where(unknown, np.nan, devices_needed),
+        layers_on_device=np.where(fits, m.n_layers, np.where(offload, on_device, np.nan)),
+        device_fraction=np.where(offload, on_device / layers, 1.0),
+        headroom=usable - total,
+    )
+
+
+def max_batch(mem_at_batch1: MemoryBreakdown, usable: np.ndarray, n_devices: np.ndarray, cap: int) -> np.ndarray:
+    """Largest batch whose memory fits on each of `n_devices` (tensor parallel; 1 = one device).
+
+    KV, activations and logits scale with the batch; weights and KV split over the devices.
+    """
+    mem = mem_at_batch1
+    n = np.maximum(n_devices, 1.0)
+    fixed = mem.weights / n + mem.vision + mem.overhead
+    per_sequence = mem.kv_cache / n + mem.activations + mem.logits
+    with np.errstate(divide="ignore", invalid="ignore"):
+        batch = np.floor((usable - fixed) / per_sequence)
+    return np.clip(np.nan_to_num(batch, nan=0.0), 0.0, float(cap))

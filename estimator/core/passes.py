@@ -1,0 +1,126 @@
+"""One forward pass over T new tokens per sequence with L tokens already cached (DESIGN.md).
+
+    t_pass = max(FLOPs / (peak * eff_c), bytes / (bandwidth * eff_m)) + t_fixed
+
+Bytes: the dense weights minus the input embedding (a gather of T rows), plus the routed experts
+the batch actually touches (`expert_coverage`), plus the KV cache read, plus the fp32 logits
+written and read once. FLOPs: 2 per active matmul parameter per token, the LM head for the rows
+whose logits are projected, attention (QK^T and PV), DiffusionGemma's self-conditioning GEMM,
+and the dequantisation work of the weight format (ops per weight read, once per pass: that is
+what makes K-quant decoding compute-bound on Apple GPUs, DESIGN.md "Dequantisation work shows up
+as lower effective compute").
+
+All functions are column-wise: every argument is a numpy array (or a scalar) over scenarios. The
+time of passes (the max(), efficiencies, t_fixed, parallelism) is `workloads.reduced_time`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from estimator.core.architecture import ModelArrays, attention_flops, kv_elements, nan0
+from estimator.core.units import ACT_BYTES, LOGIT_BYTES
+
+BOUND_MEMORY, BOUND_COMPUTE, BOUND_OVERHEAD = 0, 1, 2
+BOUND_NAMES = np.array(["memory", "compute", "overhead"], dtype=object)
+
+
+def expert_coverage(n_experts: np.ndarray | float, top_k: np.ndarray | float, tokens: np.ndarray | float) -> np.ndarray:
+    """Expected routed experts touched per MoE layer by `tokens` tokens, uniform routing.
+
+    `E * (1 - (1 - k/E)**T)`: T=1 gives k, T=256 with E=128, k=8 gives ~E (DESIGN.md). An upper
+    bound in practice, trained routers are skewed (DIFFUSION.md 2.3). Dense models: 0.
+    """
+    experts = np.asarray(n_experts, dtype=np.float64)
+    k = np.asarray(top_k, dtype=np.float64)
+    tokens = np.asarray(tokens, dtype=np.float64)
+    shape = np.broadcast(experts, k, tokens).shape
+    touched = np.zeros(shape)
+    moe = np.broadcast_to(experts > 0, shape)
+    if moe.any():
+        # Only the MoE rows pay for the power (most rows of a catalog matrix are dense models).
+        e, kk, t = (np.broadcast_to(a, shape)[moe] for a in (experts, k, tokens))
+        touched[moe] = e * -np.expm1(t * np.log1p(-kk / e))
+    return touched
+
+
+@dataclass
+class PassCost:
+    """FLOPs and bytes of one forward pass for the whole batch (not yet divided over devices)."""
+
+    flops: np.ndarray            # dense weight GEMMs: matmul parameters, LM head, self-conditioning
+    expert_flops: np.ndarray     # routed-expert GEMMs (small: each expert sees few tokens)
+    expert_tokens: np.ndarray    # mean tokens per touched expert in this pass
+    attn_flops: np.ndarray       # QK^T and PV (runs at its own efficiency: softmax, masking)
+    weights: np.ndarray          # weights read (count): dequantisation work scales with it
+    weight_bytes: np.ndarray
+    kv_bytes: np.ndarray
+    other_bytes: np.ndarray      # logits and self-conditioning buffers
+    tokens: np.ndarray           # batch * T: tokens through the weights in this pass
+
+    @property
+    def bytes(self) -> np.ndarray:
+        return self.weight_bytes + self.kv_bytes + self.other_bytes
+
+
+def pass_cost(
+    m: ModelArrays,
+    bytes_per_weight: np.ndarray,
+    kv_bytes_per_elem: np.ndarray | float,
+    *,
+    tokens: np.ndarray | float,
+    batch: np.ndarray | float,
+    cached: np.ndarray | float,
+    causal: np.ndarray | bool,
+    logits_rows: np.ndarray | float,
+    self_conditioning: np.ndarray | bool = False,
+) -> PassCost:
+    """FLOPs and bytes of one pass: `tokens` new tokens per sequence, `batch` sequences, `cached` keys.
+
+    causal: new tokens attend causally among themselves (prefill, AR decode, commit) — on average
+    `cached + (T+1)/2` keys; otherwise bidirectionally (a diffusion block): `cached + T` keys.
+    logits_rows: rows per sequence projected through the LM head (AR decode: T; llama.cpp prefill:
+    1; a diffusion step: the block). Dequantisation work is added at timing (`weights` x ops).
+    """
+    tokens = np.asarray(tokens, dtype=np.float64)
+    batch = np.asarray(batch, dtype=np.float64)
+    cached = np.asarray(cached, dtype=np.float64)
+    causal = np.asarray(causal, dtype=bool)
+    self_conditioning = np.asarray(self_conditioning, dtype=bool)
+    logits_rows = np.asarray(logits_rows, dtype=np.float64)
+    routed_tokens = batch * tokens
+    touched = expert_coverage(m.n_experts, m.top_k, routed_tokens)
+    # Self-conditioning multiplies softmax(previous logits) by the embedding matrix: read in full.
+    embedding_read = np.where(self_conditioning, m.skipped_per_pass, 0.0)
+    weights = m.dense_params - m.skipped_per_pass + embedding_read + touched * m.expert_params
+    weight_bytes = weights * bytes_per_weight
+
+    keys_mean = cached + np.where(causal, (tokens + 1.0) / 2.0, tokens)
+    routed = m.top_k * m.expert_params          # parameters of the k experts a token goes through
+    flops = batch * (
+        2.0 * tokens * (m.matmul_params - routed)
+        + 2.0 * logits_rows * m.lm_head
+        + np.where(self_conditioning, 2.0 * tokens * m.vocab * m.hidden, 0.0)
+    )
+    expert_flops = batch * 2.0 * tokens * routed
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expert_tokens = np.where(touched > 0, routed_tokens * m.top_k / touched, 0.0)
+    attn = batch * attention_flops(m, tokens, keys_mean)
+
+    kv_bytes = batch * kv_elements(m, cached + tokens) * kv_bytes_per_elem
+    logits = batch * logits_rows * m.vocab * LOGIT_BYTES * 2.0
+    # Self-conditioning keeps a [T x vocab] fp32 probability buffer and writes soft embeddings.
+    selfcond = np.where(self_conditioning, batch * tokens * (m.vocab * LOGIT_BYTES * 2.0 + m.hidden * ACT_BYTES), 0.0)
+    return PassCost(
+        flops=flops,
+        expert_flops=expert_flops,
+        expert_tokens=expert_tokens,
+        attn_flops=nan0(attn),
+        weights=weights,
+        weight_bytes=weight_bytes,
+        kv_bytes=nan0(kv_bytes),
+        other_bytes=nan0(logits + selfcond),
+        tokens=routed_tokens,
+    )

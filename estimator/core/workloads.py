@@ -1,0 +1,301 @@
+"""Workloads as sums of forward passes: AR decode, prefill/TTFT, block diffusion (both families).
+
+A workload is a list of `Slot`s, each "count x one pass of this cost" (DESIGN.md "Workloads").
+`reduce` places the slots on an `Execution` — one device, tensor parallel over n devices,
+llama.cpp's layer split over n devices, or partial offload of layers to the host — as
+efficiency-free terms, and `reduced_time` applies the efficiencies (the estimator and the prior
+fit evaluate that same function). Everything is column-wise over scenarios.
+
+Costs that are linear in the cached length L (KV bytes, attention FLOPs) are evaluated at the
+mean L over the passes they stand for and multiplied by the count; this is exact for the sums of
+bytes and FLOPs and only approximates the max() of the roofline when the bound switches mid-way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from estimator.core.architecture import ModelArrays, nan0
+from estimator.core.passes import BOUND_COMPUTE, BOUND_MEMORY, BOUND_OVERHEAD, PassCost, pass_cost
+from estimator.core.units import ACT_BYTES
+
+PARALLEL_NONE, PARALLEL_TENSOR, PARALLEL_LAYERS = 0, 1, 2
+PARALLEL_MODES = {"none": PARALLEL_NONE, "tensor": PARALLEL_TENSOR, "layers": PARALLEL_LAYERS}
+
+DIFFUSION_CACHES = ("none", "prefix", "dual")
+
+
+@dataclass
+class Slot:
+    count: np.ndarray
+    cost: PassCost
+    # Independent passes (prefill chunks) pipeline across layer-split devices; dependent ones
+    # (decode steps, denoising steps) do not.
+    pipelined: bool = False
+
+
+@dataclass
+class Execution:
+    """Where and how passes run; every field is an array over scenarios.
+
+    The efficiencies are not here: `reduce` turns slots into efficiency-free terms once, and
+    `reduced_time` applies (eff_m, eff_c, t_fixed, dequant ops) — the estimator and the prior fit
+    evaluate the same formula.
+    """
+
+    peak: np.ndarray             # FLOP/s of the compute dtype on one device
+    vector_peak: np.ndarray      # FP32 FLOP/s of the vector ALUs (dequantisation runs there)
+    bandwidth: np.ndarray        # bytes/s of one device
+    n_layers: np.ndarray
+    hidden: np.ndarray
+    n_devices: np.ndarray
+    parallel: np.ndarray         # PARALLEL_* codes
+    link_bandwidth: np.ndarray   # bytes/s device-to-device
+    link_latency: np.ndarray     # s per collective / hop
+    device_fraction: np.ndarray  # share of layer weights+KV on the device(s); < 1 = offload
+    host_bandwidth: np.ndarray   # bytes/s of host RAM (offloaded layers are read there)
+    host_peak: np.ndarray        # FLOP/s of the host CPU
+    host_eff_m: np.ndarray
+    host_eff_c: np.ndarray
+
+    def take(self, index: np.ndarray) -> "Execution":
+        return Execution(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+
+@dataclass
+class Reduced:
+    """Efficiency-free time terms of a workload, shape (slots, scenarios)."""
+
+    count: np.ndarray
+    compute: np.ndarray   # s of the dense weight GEMMs at eff_c = 1 on the device (NaN: peak unknown)
+    expert: np.ndarray    # s of the routed-expert GEMMs at eff_c = 1
+    expert_tokens: np.ndarray  # tokens per touched expert (sets the small-GEMM efficiency)
+    attention: np.ndarray  # s of attention at eff_attn = 1
+    dequant: np.ndarray   # s at eff_c = 1 per dequant op per weight (vector ALUs; 0 if their rate is unknown)
+    memory: np.ndarray    # bytes read on the device (time = bytes / min(eff_m * bandwidth, cap))
+    bandwidth: np.ndarray  # bytes/s of the device
+    host: np.ndarray      # s of the offloaded layers on the host
+    comm: np.ndarray      # s of all-reduces (tensor parallel) or hops (layer split)
+    small: np.ndarray     # bool: few enough tokens per weight for a memory-only figure
+
+    def expand(self, index: np.ndarray, n: int) -> "Reduced":
+        """Scatter terms computed for rows `index` into `n` rows; the others get NaN times."""
+        out = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            fill = False if item.name == "small" else (0.0 if item.name in ("count", "expert_tokens") else np.nan)
+            full = np.full((value.shape[0], n), fill, dtype=value.dtype)
+            full[:, index] = value
+            out[item.name] = full
+        return Reduced(**out)
+
+
+@dataclass
+class SlotsTime:
+    total: np.ndarray
+    compute: np.ndarray   # summed compute term (s)
+    memory: np.ndarray    # summed memory term (s)
+    overhead: np.ndarray  # summed fixed + communication (s)
+    bound: np.ndarray     # BOUND_* of the largest of the three sums
+
+
+def reduce(slots: list[Slot], ex: Execution) -> Reduced:
+    """Split each slot's pass over the devices and the host; no efficiency applied yet.
+
+    Terms that only some rows have (tensor-parallel all-reduces, layer-split hops, offloaded
+    layers) are computed on those rows only: a catalog matrix is mostly single-device rows.
+    """
+    n = np.maximum(ex.n_devices, 1.0)
+    multi = n > 1
+    tensor = (ex.parallel == PARALLEL_TENSOR) & multi
+    layers = (ex.parallel == PARALLEL_LAYERS) & multi
+    share = np.where(tensor, 1.0 / n, 1.0)
+    f_dev = np.clip(ex.device_fraction, 0.0, 1.0)
+    offloaded = f_dev < 1.0
+    any_tensor, any_layers, any_offload = tensor.any(), layers.any(), offloaded.any()
+    on_device = share * f_dev
+    terms = []
+    for slot in slots:
+        cost = slot.cost
+        shape = cost.flops.shape
+        count = np.broadcast_to(slot.count, shape)
+        # llama.cpp's layer split pipelines independent chunks: with k chunks over n devices the
+        # pass takes (k + n - 1) / n stage-times of 1/n pass each instead of k passes.
+        dev = on_device
+        if slot.pipelined and any_layers:
+            pipe = layers & (count > 0)
+            dev = on_device * np.where(pipe, (count + n - 1.0) / (n * np.maximum(count, 1.0)), 1.0)
+        host = np.zeros(shape)
+        if any_offload:
+            # Offloaded layers run on the host at host memory bandwidth (llama.cpp -ngl < n_layers).
+            rest = share * (1.0 - f_dev)
+            host_c = (cost.flops + cost.expert_flops + cost.attn_flops) * rest / (ex.host_peak * ex.host_eff_c)
+            host_m = cost.bytes * rest / (ex.host_bandwidth * ex.host_eff_m)
+            host = np.where(offloaded, np.fmax(host_c, host_m), 0.0)
+        comm = np.zeros(shape)
+        if any_tensor or any_layers:
+            message = cost.tokens * ex.hidden * ACT_BYTES
+            # Tensor parallel: two all-reduces of the hidden state per layer (ring: 2(n-1)/n of it).
+            allreduce = 2.0 * (n - 1.0) / n * message / ex.link_bandwidth + ex.link_latency
+            comm = np.where(tensor, 2.0 * ex.n_layers * allreduce, 0.0)
+            # Layer split: devices run their layers in turn; each hop ships the activations once.
+            comm = nan0(comm + np.where(layers, (n - 1.0) * (message / ex.link_bandwidth + ex.link_latency), 0.0))
+        # A pass of a few tokens per weight is a matrix-vector product: it runs on the vector ALUs
+        # (FP32 rate), not on the tensor cores (an NVIDIA P40's FP16 is 1/64 rate, its FP32 full).
+        small = np.broadcast_to(cost.tokens <= 4, shape)
+        per_flop = dev / np.where(small, ex.vector_peak, ex.peak)
+        terms.append((
+            count,
+            cost.flops * per_flop,
+            cost.expert_flops * per_flop,
+            cost.expert_tokens,
+            cost.attn_flops * per_flop,
+            nan0(cost.weights * dev / ex.vector_peak),
+            cost.bytes * dev,
+            np.broadcast_to(ex.bandwidth, shape),
+            host,
+            comm,
+            small,
+        ))
+    dtypes = [np.float64] * 10 + [bool]
+    if len(terms) == 1:   # one slot: views, no copies
+        return Reduced(*(np.asarray(x, dtype=d)[None] for x, d in zip(terms[0], dtypes)))
+    return Reduced(*(np.stack([np.asarray(t[i], dtype=d) for t in terms]) for i, d in enumerate(dtypes)))
+
+
+def reduced_time(red: Reduced, eff_m, eff_c, eff_attn, t_fixed, dequant_ops, gemm_factor, expert_half_tokens,
+                 bw_cap=np.inf) -> SlotsTime:
+    """Total seconds of a workload and the bound that dominates it.
+
+    Per pass: max(compute, bytes / min(eff_m * bandwidth, bw_cap)) + t_fixed + communication
+    (+ host part); bw_cap is the most a runtime's kernels pull from any memory (Little's law: the
+    bytes they keep in flight over the memory latency; llama.cpp's batch-1 kernels reach about the
+    same absolute bandwidth on an A100 as on an RTX 4090). With
+        compute = (dense GEMMs + dequant ops) / (eff_c * gemm_factor)
+                + expert GEMMs / (eff_c * gemm_factor * m / (m + expert_half_tokens))
+                + attention / eff_attn
+    gemm_factor: the weight format's GEMM rate relative to FP16 (1 for FP16/BF16); m: tokens per
+    touched expert (an expert GEMM of m rows reaches m/(m + m_half) of a large GEMM's rate).
+    With no published peak, only passes of few tokens per weight get a (memory-only) figure.
+    """
+    gemm = eff_c * gemm_factor
+    with np.errstate(divide="ignore", invalid="ignore"):
+        small_gemm = np.where(red.expert_tokens > 0, red.expert_tokens / (red.expert_tokens + expert_half_tokens), 1.0)
+    compute = ((red.compute + np.asarray(dequant_ops) * red.dequant) / gemm
+               + red.expert / (gemm * small_gemm) + red.attention / eff_attn)
+    # Soft minimum (p = 4) of the two ceilings: smooth, so a fit can find a ceiling from either side.
+    # (1/r^4 + 1/c^4)^(1/4) written with products and square roots: pow() is slow on 250k rows.
+    inv_reach = 1.0 / (eff_m * red.bandwidth)
+    inv_cap = 1.0 / np.asarray(bw_cap, dtype=np.float64)
+    r2, c2 = inv_reach * inv_reach, inv_cap * inv_cap
+    memory = red.memory * np.sqrt(np.sqrt(r2 * r2 + c2 * c2))
+    core = np.fmax(compute, memory)
+    core = np.where((np.isnan(compute) & ~red.small) | np.isnan(memory), np.nan, core)
+    overhead = t_fixed + red.comm
+    count = red.count
+    total = (count * (core + red.host + overhead)).sum(axis=0)
+    compute_sum = (count * nan0(compute)).sum(axis=0)
+    # Offloaded layers are bound by host memory: their time counts with the memory term.
+    memory_sum = (count * (memory + red.host)).sum(axis=0)
+    overhead_sum = (count * overhead).sum(axis=0)
+    bound = np.where(compute_sum > memory_sum, BOUND_COMPUTE, BOUND_MEMORY)
+    bound = np.where(overhead_sum > np.fmax(compute_sum, memory_sum), BOUND_OVERHEAD, bound)
+    return SlotsTime(total=total, compute=compute_sum, memory=memory_sum, overhead=overhead_sum, bound=bound)
+
+
+# --- Workloads ---------------------------------------------------------------------------------
+
+def decode_slots(m: ModelArrays, bpw, kv_b, *, batch, context) -> list[Slot]:
+    """One AR decode step: `batch` sequences, each one new token over `context` cached tokens."""
+    cost = pass_cost(m, bpw, kv_b, tokens=1.0, batch=batch, cached=context, causal=True,
+                     logits_rows=1.0)
+    return [Slot(np.ones_like(cost.flops), cost)]
+
+
+def prefill_slots(m: ModelArrays, bpw, kv_b, *, prompt, chunk, batch=1.0, cached=0.0) -> list[Slot]:
+    """Prefill of `prompt` tokens in chunks of at most `chunk` (llama.cpp ubatch, vLLM chunked prefill).
+
+    Chunks are taken equal (P / ceil(P/chunk)); the mean cached length over them is
+    `cached + (P - T)/2`. Only the last token's logits are projected (one row per sequence).
+    """
+    prompt = np.asarray(prompt, dtype=np.float64)
+    n_chunks = np.maximum(np.ceil(prompt / chunk), 1.0)
+    tokens = prompt / n_chunks
+    cost = pass_cost(m, bpw, kv_b, tokens=tokens, batch=batch, cached=cached + (prompt - tokens) / 2.0,
+                     causal=True, logits_rows=1.0 / n_chunks)
+    return [Slot(np.where(prompt > 0, n_chunks, 0.0), cost, pipelined=True)]
+
+
+def steps_per_block(block: np.ndarray, tokens_per_forward: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Denoising forwards per block: `steps` when given, else ceil(B / tokens per forward)."""
+    from_tpf = np.ceil(block / np.maximum(tokens_per_forward, 1.0))
+    return np.where(np.isnan(steps), from_tpf, steps)
+
+
+def diffusion_slots(
+    m: ModelArrays, bpw, kv_b, *, prompt, gen, block, steps, batch, cache, chunk,
+) -> tuple[list[Slot], list[Slot]]:
+    """(prefill slots, decoding slots) of block-diffusion generation of `gen` tokens (DIFFUSION.md 2.1).
+
+    Family B (block-causal, exact cache: SDAR, LLaDA2, DiffusionGemma): prefill once; per block,
+    `steps` passes of the B-token block over the committed prefix, then one commit pass writing
+    the clean block's KV. Family A (full attention: LLaDA, Dream), by `cache`:
+      none   - every step is a FULL forward over prompt + whole canvas (vanilla LLaDA);
+      prefix - Fast-dLLM PrefixCache: per block one FULL forward, then steps over the current
+               and all later blocks (G - s queries) against the cached prefix;
+      dual   - Fast-dLLM DualCache: per block one FULL forward, then steps over the block alone
+               against the cached prefix AND suffix (P + G keys).
+    The prefix grows across blocks; costs are evaluated at the mean block and multiplied.
+    """
+    prompt = np.asarray(prompt, dtype=np.float64)
+    gen = np.asarray(gen, dtype=np.float64)
+    block = np.asarray(block, dtype=np.float64)
+    steps = np.asarray(steps, dtype=np.float64)
+    n_blocks = np.ceil(gen / block)
+    full_attention = m.diffusion_full_attention
+    selfcond = m.self_conditioning
+    mean_start = (n_blocks - 1.0) * block / 2.0          # mean offset of a block inside the canvas
+    mean_prefix = prompt + mean_start
+
+    # Family B.
+    step_b = pass_cost(m, bpw, kv_b, tokens=block, batch=batch, cached=mean_prefix, causal=False,
+                       logits_rows=block, self_conditioning=selfcond)
+    commit_b = pass_cost(m, bpw, kv_b, tokens=block, batch=batch, cached=mean_prefix, causal=False,
+                         logits_rows=0.0)
+    # Family A: the full forward carries the prompt and the whole canvas, logits for every row.
+    # (Computed for every row and picked below; skipped when no row is family A.)
+    canvas = prompt + gen
+    prefix_q = gen - mean_start
+    if full_attention.any():
+        full = pass_cost(m, bpw, 0.0, tokens=canvas, batch=batch, cached=0.0, causal=False, logits_rows=canvas)
+        step_prefix = pass_cost(m, bpw, kv_b, tokens=prefix_q, batch=batch, cached=mean_prefix, causal=False,
+                                logits_rows=prefix_q)
+        step_dual = pass_cost(m, bpw, kv_b, tokens=block, batch=batch, cached=canvas - block, causal=False,
+                              logits_rows=block)
+    else:
+        full = step_prefix = step_dual = step_b
+    cache_code = np.asarray(cache, dtype=object)
+    is_none = full_attention & (cache_code == "none")
+    # Anything else (including the default "dual") is Fast-dLLM DualCache.
+    is_prefix = full_attention & (cache_code == "prefix")
+
+    def pick(a: PassCost, b: PassCost, where: np.ndarray) -> PassCost:
+        return PassCost(*(np.where(where, getattr(a, f), getattr(b, f)) for f in
+                          ("flops", "expert_flops", "expert_tokens", "attn_flops", "weights", "weight_bytes",
+                           "kv_bytes", "other_bytes", "tokens")))
+
+    cached_step = pick(step_prefix, step_dual, is_prefix)
+    zero = np.zeros_like(n_blocks)
+    total_steps = n_blocks * steps
+    slots = [
+        # Family B: steps and commits; family A with cache: the cached steps after each refresh.
+        Slot(np.where(full_attention, np.where(is_none, zero, n_blocks * np.maximum(steps - 1.0, 0.0)), total_steps),
+             pick(cached_step, step_b, full_attention)),
+        Slot(np.where(full_attention, zero, n_blocks), commit_b),
+        # Family A: full forwards (every step without cache, one per block otherwise).
+        Slot(np.where(full_attention, np.where(is_none, total_steps, n_blocks), zero), full),
+    ]
+    prefill = prefill_slots(m, bpw, kv_b, prompt=np.where(full_attention, 0.0, prompt), chunk=chunk, batch=batch)
+    return prefill, slots

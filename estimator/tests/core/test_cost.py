@@ -1,0 +1,56 @@
+"""Cost formulas of DESIGN.md, by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from estimator.core import pipeline
+from estimator.core.cost import (
+    api_blended_usd_per_mtok, cheapest_api, cheapest_rental, energy_usd_per_mtok, rental_usd_per_mtok,
+)
+from estimator.tests.core.conftest import BF16, LLAMA_31_8B, TEST_GPU, frame
+
+
+def test_it_prices_energy_per_million_tokens():
+    # 500 W for 1e6 / 100 s = 2.78 h -> 1.389 kWh x $0.12.
+    assert energy_usd_per_mtok(500.0, 100.0) == pytest.approx(0.5 * (1e6 / 100 / 3600) * 0.12)
+    assert energy_usd_per_mtok(500.0, 100.0, 0.30) == pytest.approx(0.5 * (1e6 / 100 / 3600) * 0.30)
+
+
+def test_it_prices_rental_per_million_tokens():
+    assert rental_usd_per_mtok(2.0, 100.0) == pytest.approx(2.0 / (100 * 3600) * 1e6)
+
+
+def test_it_blends_api_prices_70_30():
+    assert api_blended_usd_per_mtok(1.0, 4.0) == pytest.approx(0.7 * 1.0 + 0.3 * 4.0)
+
+
+def test_it_takes_the_cheapest_offer_per_gpu():
+    offers = pd.DataFrame({"device_slug": ["a", "a", "b", None], "usd_per_hour": [3.0, 10.0, 1.0, 0.1],
+                           "gpu_count": [1, 8, 1, 1], "provider": ["x", "y", "z", "w"]})
+    best = cheapest_rental(offers).set_index("device_slug")["usd_per_hour_per_device"]
+    assert best.to_dict() == {"a": 1.25, "b": 1.0}
+
+
+def test_it_takes_the_cheapest_blended_api_price():
+    prices = pd.DataFrame({"model_slug": ["m", "m"], "usd_per_1m_input": [1.0, 0.5], "usd_per_1m_output": [1.0, 3.0],
+                           "provider": ["p", "q"]})
+    assert cheapest_api(prices)["api_usd_per_mtok"].tolist() == [pytest.approx(1.0)]
+
+
+def test_it_reports_costs_at_batch_one_and_at_the_largest_batch(unit_priors):
+    offers = pd.DataFrame({"device_slug": ["test-gpu"], "usd_per_hour": [2.0], "gpu_count": [1]})
+    out = pipeline.compatibility_matrix(frame(LLAMA_31_8B), frame(BF16), frame(TEST_GPU), priors=unit_priors,
+                                        cloud_offers=offers, context=4096).iloc[0]
+    assert out["energy_usd_per_mtok"] == pytest.approx(energy_usd_per_mtok(500.0, out["gen_tok_s_batch1"]))
+    assert out["rental_usd_per_mtok"] == pytest.approx(rental_usd_per_mtok(2.0, out["gen_tok_s_batch1"]))
+    assert out["rental_usd_per_mtok_max_batch"] == pytest.approx(rental_usd_per_mtok(2.0, out["max_batch_tok_s"]))
+    assert out["energy_usd_per_mtok_max_batch"] < out["energy_usd_per_mtok"] / 10
+
+
+def test_it_leaves_energy_unknown_without_a_tdp(unit_priors):
+    out = pipeline.compatibility_matrix(frame(LLAMA_31_8B), frame(BF16), frame(dict(TEST_GPU, tdp_w=None)),
+                                        priors=unit_priors).iloc[0]
+    assert np.isnan(out["energy_usd_per_mtok"])

@@ -1,0 +1,176 @@
+"""Memory breakdown and verdicts, against figures computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from estimator.core import pipeline
+from estimator.core.units import GIB
+from estimator.tests.core.conftest import (
+    BF16, DEEPSEEK_V3, DIFFUSION_GEMMA, F16, GEMMA_3_27B, LLAMA_31_8B, Q8_0, TEST_GPU, TEST_MAC, frame,
+)
+
+
+def one(model, quant, device, priors, **workload):
+    scen = pipeline.scenarios(frame(model), frame(quant), frame(device), **workload)
+    return pipeline.estimate(scen, priors).iloc[0]
+
+
+def test_it_holds_every_expert_of_diffusion_gemma_at_bf16(unit_priors):
+    # 25.2e9 parameters x 2 bytes: all 128 experts resident, though 8 are active per token.
+    out = one(DIFFUSION_GEMMA, BF16, TEST_GPU, unit_priors)
+    assert out["mem_weights_bytes"] == pytest.approx(50.4e9, rel=1e-12)
+    assert out["mem_weights_bytes"] > 3 * 15.9e9   # never the 15.9 GB some sites publish
+
+
+def test_it_splits_weights_into_groups_that_add_up(unit_priors):
+    out = one(DIFFUSION_GEMMA, BF16, TEST_GPU, unit_priors)
+    # X = (25.2 - 3.8)e9 / (128 - 8); experts = 128 X; tied embeddings count once (V x d).
+    experts = 128 * (25.2e9 - 3.8e9) / 120
+    assert out["mem_weights_experts_bytes"] == pytest.approx(2 * experts)
+    assert out["mem_weights_embedding_bytes"] == pytest.approx(2 * 262144 * 2816)
+    assert (out["mem_weights_embedding_bytes"] + out["mem_weights_dense_bytes"] + out["mem_weights_experts_bytes"]
+            == pytest.approx(out["mem_weights_bytes"]))
+
+
+def test_it_sizes_llama_31_8b_kv_cache_at_8k_fp16(unit_priors):
+    # 8192 tokens x 32 layers x (K and V) x 8 KV heads x 128 dims x 2 bytes = 1 GiB.
+    out = one(LLAMA_31_8B, BF16, TEST_GPU, unit_priors, context=8192)
+    assert out["mem_kv_cache_bytes"] == 8192 * 32 * 2 * 8 * 128 * 2 == 1_073_741_824
+
+
+@pytest.mark.parametrize("kv_dtype, bytes_per_elem", [("fp8", 1.0), ("q8_0", 34 / 32), ("q4_0", 18 / 32), ("fp32", 4.0)])
+def test_it_quantizes_the_kv_cache(unit_priors, kv_dtype, bytes_per_elem):
+    out = one(LLAMA_31_8B, BF16, TEST_GPU, unit_priors, context=8192, kv_dtype=kv_dtype)
+    assert out["mem_kv_cache_bytes"] == pytest.approx(8192 * 32 * 2 * 8 * 128 * bytes_per_elem)
+
+
+def test_it_scales_the_kv_cache_with_batch(unit_priors):
+    out = one(LLAMA_31_8B, BF16, TEST_GPU, unit_priors, context=8192, batch=4)
+    assert out["mem_kv_cache_bytes"] == 4 * 1_073_741_824
+
+
+def test_it_caps_sliding_window_layers_at_their_window(unit_priors):
+    # Gemma 3 27B: 52 local layers hold 1024 tokens, 10 global layers hold all 8192.
+    out = one(GEMMA_3_27B, BF16, TEST_GPU, unit_priors, context=8192)
+    per_token_layer = 2 * 16 * 128 * 2
+    assert out["mem_kv_cache_bytes"] == (52 * 1024 + 10 * 8192) * per_token_layer
+
+
+def test_it_uses_gemma4_global_layer_shapes(unit_priors):
+    # 25 sliding layers: 8 KV heads x 256; 5 global layers: 2 KV heads x 512.
+    out = one(DIFFUSION_GEMMA, BF16, TEST_GPU, unit_priors, context=8192)
+    expected = (25 * 1024 * 2 * 8 * 256 + 5 * 8192 * 2 * 2 * 512) * 2
+    assert out["mem_kv_cache_bytes"] == expected == 377_487_360
+
+
+def test_it_stores_one_mla_latent_per_token_per_layer(unit_priors):
+    # DeepSeek V3: (kv_lora_rank 512 + rope 64) per token per layer, not 2 x heads x dims.
+    out = one(DEEPSEEK_V3, BF16, TEST_GPU, unit_priors, context=4096)
+    assert out["mem_kv_cache_bytes"] == 61 * 4096 * (512 + 64) * 2
+
+
+def test_it_holds_a_diffusion_blocks_logits_and_the_self_conditioning_buffer(unit_priors):
+    # 256 x 262144 fp32 logits = 268 MB, plus DiffusionGemma's probabilities and soft embeddings.
+    out = one(DIFFUSION_GEMMA, BF16, TEST_GPU, unit_priors)
+    logits = 256 * 262144 * 4
+    assert logits == 268_435_456
+    assert out["mem_logits_bytes"] == logits + 256 * (262144 * 4 + 2816 * 2)
+
+
+def test_it_adds_the_vision_encoder_only_with_image_input(unit_priors):
+    text_only = one(DIFFUSION_GEMMA, BF16, TEST_GPU, unit_priors)
+    with_image = one(DIFFUSION_GEMMA, BF16, TEST_GPU, unit_priors, image_input=True)
+    assert text_only["mem_vision_bytes"] == 0
+    assert with_image["mem_vision_bytes"] == pytest.approx(0.55e9 * 2)
+    assert with_image["mem_total_bytes"] - text_only["mem_total_bytes"] == pytest.approx(0.55e9 * 2)
+
+
+def test_it_gives_apple_gpus_their_share_of_unified_memory(unit_priors):
+    out = one(LLAMA_31_8B, BF16, TEST_MAC, unit_priors)
+    assert out["mem_usable_bytes"] == 0.75 * 64 * GIB
+
+
+def test_it_counts_the_runtime_overhead_per_device_kind(unit_priors):
+    overhead = unit_priors["constants"]["memory_overhead_gb"]
+    assert one(LLAMA_31_8B, BF16, TEST_GPU, unit_priors)["mem_overhead_bytes"] == overhead["gpu"] * GIB
+    assert one(LLAMA_31_8B, BF16, TEST_MAC, unit_priors)["mem_overhead_bytes"] == overhead["apple"] * GIB
+
+
+def test_it_says_fits_when_everything_fits(unit_priors):
+    out = one(LLAMA_31_8B, BF16, TEST_GPU, unit_priors)
+    assert out["verdict"] == "fits"
+    assert out["layers_on_device"] == 32
+    assert out["mem_total_bytes"] < out["mem_usable_bytes"]
+
+
+DENSE_120GB = dict(LLAMA_31_8B, slug="dense-60b", name="Dense 60B", total_params_b=60.0, n_layers=60,
+                   hidden_size=8192, n_heads=64, vocab_size=32000)
+DENSE_300GB = dict(LLAMA_31_8B, slug="dense-150b", name="Dense 150B", total_params_b=150.0, n_layers=100,
+                   hidden_size=8192, n_heads=64, vocab_size=32000)
+
+
+def test_it_offloads_layers_that_do_not_fit_and_says_how_many_stay(unit_priors):
+    out = one(DENSE_120GB, BF16, TEST_GPU, unit_priors)
+    assert out["verdict"] == "offload"
+    fixed = (out["mem_weights_embedding_bytes"] + out["mem_vision_bytes"] + out["mem_activations_bytes"]
+             + out["mem_logits_bytes"] + out["mem_overhead_bytes"])
+    per_layer = (out["mem_weights_dense_bytes"] + out["mem_weights_experts_bytes"] + out["mem_kv_cache_bytes"]) / 60
+    assert out["layers_on_device"] == math.floor((out["mem_usable_bytes"] - fixed) / per_layer)
+    assert 30 <= out["layers_on_device"] < 60
+    assert out["grade"] == "C"
+
+
+def test_it_runs_offloaded_layers_at_host_memory_bandwidth(unit_priors):
+    out = one(DENSE_120GB, BF16, TEST_GPU, unit_priors, host_memory_bandwidth_gbs=50.0)
+    roomy = one(DENSE_120GB, BF16, dict(TEST_GPU, memory_gb=1000.0), unit_priors)
+    bytes_ = roomy["decode_memory_s"] * 1e12          # one decode pass reads this much
+    f = out["layers_on_device"] / 60
+    host_eff = unit_priors["constants"]["host"]["eff_m"]
+    assert out["decode_pass_s"] == pytest.approx(f * bytes_ / 1e12 + (1 - f) * bytes_ / (50e9 * host_eff), rel=1e-6)
+    assert out["decode_bound"] == "memory"
+    fits_on_two = one(DENSE_120GB, BF16, TEST_GPU, unit_priors, n_devices=2, parallel="tensor")
+    assert out["decode_tok_s"] < 0.3 * fits_on_two["decode_tok_s"]
+
+
+def test_it_says_how_many_devices_a_model_needs(unit_priors):
+    out = one(DENSE_300GB, BF16, TEST_GPU, unit_priors)
+    # 300 GB of weights: 2 x 100 GiB is not enough, 4 is.
+    assert out["verdict"] == "multi_device"
+    assert out["devices_needed"] == 4
+    assert out["n_devices"] == 4 and out["parallel"] == "tensor"
+
+
+def test_it_says_no_fit_when_nothing_works(unit_priors):
+    huge = dict(DENSE_300GB, slug="huge", name="Huge", total_params_b=1000.0)
+    out = one(huge, BF16, TEST_MAC, unit_priors)   # unified memory: no offload, no multi-device
+    assert out["verdict"] == "no_fit"
+    assert out["grade"] == "F"
+    assert np.isnan(out["decode_tok_s"])
+
+
+def test_it_says_unknown_without_a_memory_size(unit_priors):
+    configurable = dict(TEST_MAC, slug="mac-bin", name="Mac bin", memory_gb=None)
+    out = one(LLAMA_31_8B, BF16, configurable, unit_priors)
+    assert out["verdict"] == "unknown"
+    assert out["grade"] == "?"
+
+
+def test_it_finds_the_largest_batch_that_fits(unit_priors):
+    out = one(LLAMA_31_8B, F16, TEST_GPU, unit_priors, context=8192)
+    # Weights (16 GB) and overhead once; each sequence adds 1 GiB of KV plus small buffers.
+    assert 80 <= out["max_batch"] <= 92
+    # Decoding right after a 7936-token prompt, every sequence also READS its ~1 GiB of KV per
+    # step (7936 cached + the new token): the batch pays for it.
+    b = out["max_batch"]
+    step_bytes = out["mem_weights_bytes"] - 128256 * 4096 * 2 + b * 7937 * 131072
+    assert out["max_batch_tok_s"] == pytest.approx(b / (step_bytes / 1e12), rel=0.01)
+
+
+def test_it_marks_unsupported_formats(unit_priors):
+    gptq = dict(Q8_0, slug="gptq", name="GPTQ int4", family="gptq", native_device_kinds=["gpu"])
+    out = one(LLAMA_31_8B, gptq, TEST_MAC, unit_priors)
+    assert out["verdict"] == "unsupported" and out["grade"] == "F"
