@@ -2,14 +2,47 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions
+from django.db import IntegrityError
+from django.http import JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+from hwfit.api_base import errors_by_field
 
 
 def exception_handler(exc, context):
     # Domain code raises Django's ValidationError with field -> reason; show it like DRF's own.
     if isinstance(exc, DjangoValidationError):
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        exc = exceptions.ValidationError(detail=detail)
+        exc = exceptions.ValidationError(detail=errors_by_field(exc))
+    if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, list):
+        # Errors that name no field still come as an object, like every other error body.
+        exc = exceptions.ValidationError(detail={api_settings.NON_FIELD_ERRORS_KEY: exc.detail})
+    elif isinstance(exc, RequestDataTooBig):
+        # Django would answer with an HTML page; an API client gets the reason as JSON.
+        megabytes = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 2**20
+        return Response({"detail": f"The request body is larger than {megabytes:g} MiB. Send fewer scenarios per "
+                                   "request, or inline objects with only the estimator's fields."},
+                        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    elif isinstance(exc, SuspiciousOperation):
+        # Too many form fields or files, a malformed multipart body: the client's fault, said as JSON.
+        return Response({"detail": str(exc) or "Malformed request."}, status=status.HTTP_400_BAD_REQUEST)
+    elif isinstance(exc, IntegrityError):
+        # A concurrent write won the race for a unique field that full_clean() had checked.
+        set_rollback()
+        return Response({"detail": "The record conflicts with one saved meanwhile; reload it and try again."},
+                        status=status.HTTP_409_CONFLICT)
     return drf_exception_handler(exc, context)
+
+
+def not_found(request, exception=None):
+    """handler404: an API client gets JSON for a URL that matches no route (e.g. /api/v1/devices/a.b/)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)

@@ -165,20 +165,21 @@ CELERY_RESULT_SERIALIZER = "json"
 
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first: an anonymous write is then answered 401 with `WWW-Authenticate: Token`.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["hwfit.permissions.IsStaffOrReadOnly"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "hwfit.api_base.NamedSearchFilter",
+        "hwfit.api_base.StableOrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "hwfit.api_base.CatalogPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "hwfit.api_schema.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["hwfit.api_base.AnonThrottle"],
     "DEFAULT_THROTTLE_RATES": {"anon": env_str("HWFIT_ANON_THROTTLE", "120/minute")},
     "EXCEPTION_HANDLER": "hwfit.api_errors.exception_handler",
 }

@@ -1,0 +1,338 @@
+"""Estimate requests and results.
+
+Inputs: a scenario names a model, a quantization and a device by catalog slug or name, or inline
+with the same field names the catalog endpoints return (a pasted catalog response works: fields
+that are not the estimator's, like `created_at`, are ignored). Workload values not given take the
+core's defaults (pipeline.WORKLOAD_DEFAULTS), shown back in each result's `workload`.
+
+Outputs are documented here and built by `estimator.services.result_records` (plain dicts: a
+batch of 1,000 results is not pushed through 1,000 serializers).
+"""
+
+from __future__ import annotations
+
+import json
+
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.plumbing import build_basic_type
+from drf_spectacular.types import OpenApiTypes
+from rest_framework import serializers
+from rest_framework.fields import empty
+
+from devices.models import Device
+from estimator import selectors, services
+from models_catalog.models import ModelArchitecture, QuantizationFormat
+
+MAX_BATCH = 1000
+MAX_TOKENS = 10_000_000
+
+
+class OptionalBooleanField(serializers.BooleanField):
+    # DRF reads a boolean missing from a query string as False; here missing means "not given".
+    default_empty_html = empty
+
+
+class WorkloadSerializer(serializers.Serializer):
+    """What is run. Every field is optional; a result's `workload` shows the values used."""
+
+    mode = serializers.ChoiceField(
+        choices=services.MODES, required=False,
+        help_text="Which figure `tokens_per_s` reports: decode (autoregressive generation at `batch`), prefill "
+                  "(prompt processing) or diffusion (block-diffusion generation; block-diffusion models only). "
+                  "Default: the model's own generation mode.")
+    context_tokens = serializers.IntegerField(min_value=1, max_value=MAX_TOKENS, required=False,
+                                              help_text="Tokens the KV cache holds per sequence (default 4096).")
+    prompt_tokens = serializers.IntegerField(min_value=1, max_value=MAX_TOKENS, required=False,
+                                             help_text="Prompt length for prefill and TTFT (default: context - gen).")
+    gen_tokens = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False,
+                                          help_text="Tokens generated (default 256).")
+    batch = serializers.IntegerField(min_value=1, max_value=4096, required=False,
+                                     help_text="Concurrent sequences (default 1).")
+    block_size = serializers.IntegerField(min_value=1, max_value=65536, required=False,
+                                          help_text="Diffusion block size (default: the model's).")
+    tokens_per_forward = serializers.FloatField(min_value=1, max_value=65536, required=False,
+                                                help_text="Diffusion tokens committed per forward (default: the model's).")
+    steps_per_block = serializers.IntegerField(min_value=1, max_value=65536, required=False,
+                                               help_text="Diffusion denoising steps per block (default: block / tokens per forward).")
+    kv_cache_dtype = serializers.ChoiceField(choices=services.KV_CACHE_DTYPES, required=False,
+                                             help_text="KV cache element type (default fp16).")
+    diffusion_cache = serializers.ChoiceField(choices=services.DIFFUSION_CACHES, required=False,
+                                              help_text="Full-attention diffusion models: Fast-dLLM cache (default dual).")
+    offload = OptionalBooleanField(required=False,
+                                   help_text="Allow offloading layers to host RAM when the model does not fit (default true).")
+    host_memory_gb = serializers.FloatField(min_value=0, max_value=1_000_000, required=False,
+                                            help_text="Host RAM available for offloaded layers (default 64).")
+    device_count = serializers.IntegerField(min_value=1, max_value=64, required=False,
+                                            help_text="Devices the model is spread over (default 1).")
+    parallel = serializers.ChoiceField(choices=services.PARALLEL_MODES, required=False,
+                                       help_text="How several devices split the model (default auto).")
+    usd_per_kwh = serializers.FloatField(min_value=0, max_value=100, required=False,
+                                         help_text="Energy price for the energy cost (default: the site's).")
+
+    def validate(self, attrs: dict) -> dict:
+        errors = {}
+        if attrs.get("prompt_tokens") and attrs.get("context_tokens") and attrs["prompt_tokens"] > attrs["context_tokens"]:
+            errors["prompt_tokens"] = [f"The prompt ({attrs['prompt_tokens']} tokens) cannot be longer than the "
+                                       f"context ({attrs['context_tokens']} tokens)."]
+        if attrs.get("tokens_per_forward") and attrs.get("block_size") and attrs["tokens_per_forward"] > attrs["block_size"]:
+            errors["tokens_per_forward"] = [f"Tokens per forward ({attrs['tokens_per_forward']:g}) cannot exceed the "
+                                            f"block size ({attrs['block_size']})."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+# --- Inline catalog objects -----------------------------------------------------------------------
+
+def _inline_kwargs(fields: tuple[str, ...], optional: tuple[str, ...]) -> dict:
+    # Uniqueness and identity do not apply to an object that is never stored.
+    kwargs = {name: {"required": False, "validators": []} for name in ("name", "slug") if name in fields}
+    kwargs.update({name: {"required": False} for name in optional if name in fields})
+    return kwargs
+
+
+class InlineModelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelArchitecture
+        fields = selectors.MODEL_FIELDS
+        extra_kwargs = _inline_kwargs(selectors.MODEL_FIELDS, ())
+
+
+class InlineQuantizationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = QuantizationFormat
+        fields = selectors.QUANT_FIELDS
+        extra_kwargs = _inline_kwargs(selectors.QUANT_FIELDS, ())
+
+
+class InlineDeviceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Device
+        fields = selectors.DEVICE_FIELDS
+        extra_kwargs = _inline_kwargs(selectors.DEVICE_FIELDS, ("vendor",))
+
+
+class CatalogRefField(serializers.Field):
+    """A catalog record by slug or name (a string), or an inline object with the catalog's fields.
+
+    Strings are looked up by the service for the whole batch at once; an inline object's types
+    are checked here and its invariants (the model's clean()) by the service.
+    """
+
+    default_error_messages = {
+        "invalid": "Give a catalog slug or name (a string) or an inline object.",
+        "blank": "This field may not be blank.",
+    }
+
+    def __init__(self, inline_serializer: type[serializers.ModelSerializer], **kwargs):
+        self.inline_serializer = inline_serializer
+        super().__init__(**kwargs)
+        # One inline serializer for every item of a batch: building a ModelSerializer's fields
+        # costs more than validating with them, and a batch often repeats one inline object.
+        self._inline: serializers.ModelSerializer | None = None
+        self._validated: dict[str, dict] = {}
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            if not data.strip():
+                self.fail("blank")
+            return data
+        if not isinstance(data, dict):
+            self.fail("invalid")
+        key = json.dumps(data, sort_keys=True, default=str)
+        if key not in self._validated:
+            if self._inline is None:
+                self._inline = self.inline_serializer()
+            self._validated[key] = dict(self._inline.run_validation(data))
+        return dict(self._validated[key])
+
+    def to_representation(self, value):
+        return value
+
+
+class CatalogRefFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = CatalogRefField
+
+    def map_serializer_field(self, auto_schema, direction):
+        component = auto_schema.resolve_serializer(self.target.inline_serializer, direction)
+        string = {**build_basic_type(OpenApiTypes.STR), "minLength": 1, "description": "A catalog slug or name."}
+        return {"oneOf": [string, component.ref]}
+
+
+class ScenarioSerializer(WorkloadSerializer):
+    """One scenario: model x quantization x device (+ runtime) under a workload."""
+
+    model = CatalogRefField(InlineModelSerializer, help_text="Catalog slug or name, or an inline model.")
+    quantization = CatalogRefField(InlineQuantizationSerializer,
+                                   help_text="Catalog slug or name, or an inline quantization format.")
+    device = CatalogRefField(InlineDeviceSerializer, help_text="Catalog slug or name, or an inline device.")
+    runtime = serializers.SlugField(required=False, help_text="Runtime slug (default: the usual one for the "
+                                                              "format and device kind).")
+
+
+class EstimateBatchSerializer(serializers.Serializer):
+    scenarios = serializers.ListField(child=ScenarioSerializer(), min_length=1, max_length=MAX_BATCH,
+                                      help_text=f"Up to {MAX_BATCH} scenarios, answered in one call.")
+
+
+class EstimateQuerySerializer(WorkloadSerializer):
+    """The GET form: catalog records by slug or name."""
+
+    model = serializers.CharField(help_text="Model slug or name.")
+    quantization = serializers.CharField(help_text="Quantization slug or name.")
+    device = serializers.CharField(help_text="Device slug or name.")
+    runtime = serializers.SlugField(required=False, help_text="Runtime slug.")
+
+
+class CompatibilityQuerySerializer(WorkloadSerializer):
+    quantization = serializers.CharField(
+        required=False, help_text="Quantization slugs, comma-separated (default: every quantization).")
+    runtime = serializers.SlugField(required=False, help_text="Runtime slug (default: the usual one per row).")
+
+    def validate_quantization(self, value: str) -> list[str]:
+        slugs = [slug.strip() for slug in value.split(",") if slug.strip()]
+        if not slugs:
+            raise serializers.ValidationError("Give at least one quantization slug.")
+        return slugs
+
+
+# --- Results (documentation of services.result_records) ---------------------------------------------
+
+def _float(help_text: str = "") -> serializers.FloatField:
+    return serializers.FloatField(read_only=True, allow_null=True, help_text=help_text)
+
+
+def _int(help_text: str = "") -> serializers.IntegerField:
+    return serializers.IntegerField(read_only=True, allow_null=True, help_text=help_text)
+
+
+def _str(help_text: str = "") -> serializers.CharField:
+    return serializers.CharField(read_only=True, allow_null=True, help_text=help_text)
+
+
+class RecordRefSerializer(serializers.Serializer):
+    slug = _str("Catalog slug; null for an inline object.")
+    name = serializers.CharField(read_only=True)
+    inline = serializers.BooleanField(read_only=True)
+
+
+class ResultWorkloadSerializer(serializers.Serializer):
+    context_tokens = _int()
+    prompt_tokens = _int()
+    gen_tokens = _int()
+    decode_context_tokens = _int("Cached tokens each decode step attends to.")
+    batch = _int()
+    block_size = _int("Diffusion models only.")
+    steps_per_block = _int("Diffusion models only.")
+    kv_cache_dtype = _str()
+    device_count = _int("Devices used: those asked for, or those a multi_device verdict needs.")
+    parallel = _str("none | tensor | layers")
+
+
+class MemorySerializer(serializers.Serializer):
+    total_bytes = _float("Everything below except usable/headroom.")
+    weights_bytes = _float()
+    weights_embedding_bytes = _float()
+    weights_dense_bytes = _float()
+    weights_experts_bytes = _float()
+    vision_bytes = _float()
+    kv_cache_bytes = _float()
+    activations_bytes = _float()
+    logits_bytes = _float()
+    overhead_bytes = _float("Runtime context and workspace.")
+    usable_bytes = _float("What the device lets a model use.")
+    headroom_bytes = _float("usable - total; negative = short.")
+
+
+class SpeedSerializer(serializers.Serializer):
+    decode_tokens_per_s = _float()
+    decode_bound = _str()
+    prefill_tokens_per_s = _float()
+    prefill_bound = _str()
+    prefill_s = _float()
+    diffusion_tokens_per_s = _float()
+    diffusion_end_to_end_tokens_per_s = _float("Including the prompt's prefill.")
+    diffusion_bound = _str()
+    diffusion_s = _float()
+    generation_tokens_per_s_batch1 = _float("One request: the speed the grade is based on.")
+    max_batch = _int("Largest batch that fits.")
+    max_batch_tokens_per_s = _float()
+    max_batch_bound = _str()
+
+
+class CostSerializer(serializers.Serializer):
+    usd_per_kwh = _float()
+    power_w = _float("Board power of the devices used (an upper bound).")
+    energy_usd_per_mtok = _float("Energy $ per 1M generated tokens, one request.")
+    energy_usd_per_mtok_max_batch = _float()
+    rental_usd_per_hour = _float("Cheapest catalog cloud offer for the devices used.")
+    rental_usd_per_mtok = _float()
+    rental_usd_per_mtok_max_batch = _float()
+    api_usd_per_mtok = _float("Cheapest hosted API for the model, 70% input / 30% output.")
+
+
+class WorkingSerializer(serializers.Serializer):
+    pass_s = _float("Time of the figure `tokens_per_s` is based on: one decode pass, the whole prefill, or the "
+                    "diffusion generation.")
+    decode_pass_s = _float("One decode pass: max(compute, memory) + overhead.")
+    decode_compute_s = _float("FLOPs / (peak x eff_c).")
+    decode_memory_s = _float("Bytes / (bandwidth x eff_m).")
+    decode_overhead_s = _float("Fixed cost per pass and communication.")
+    decode_flops = _float("FLOPs of one decode pass, when the estimator reports them.")
+    decode_bytes = _float("Bytes one decode pass reads, when the estimator reports them.")
+    experts_touched_fraction = _float("MoE: share of routed experts a decode pass reads.")
+    peak_flops = _float("Peak FLOP/s of the compute dtype.")
+    peak_flops_source = _str("Catalog column the peak comes from.")
+    bandwidth_bytes_per_s = _float()
+    peak_flops_is_fallback = serializers.BooleanField(
+        read_only=True, allow_null=True, help_text="The compute dtype's own peak is not published; another one is used.")
+    eff_m = _float("Share of peak bandwidth reached.")
+    eff_c = _float("Share of peak FLOP/s reached.")
+    eff_attn = _float("Share of peak FLOP/s reached by attention.")
+    bandwidth_cap_bytes_per_s = _float("Bandwidth the runtime reaches at most (null when calibrated).")
+    t_fixed_s = _float()
+    dequant_class = _str()
+    prior_group = _str("runtime|kind of the prior used, or 'calibration'.")
+    error_band_prefill = _float()
+    derived = serializers.ListField(child=serializers.CharField(), read_only=True,
+                                    help_text="Documented rules that filled fields the catalog leaves empty "
+                                              "(e.g. head_dim = hidden_size / n_heads).")
+
+
+class EstimateResultSerializer(serializers.Serializer):
+    model = RecordRefSerializer(read_only=True)
+    quantization = RecordRefSerializer(read_only=True)
+    device = RecordRefSerializer(read_only=True)
+    runtime = serializers.CharField(read_only=True)
+    mode = serializers.ChoiceField(choices=services.MODES, read_only=True)
+    fits = serializers.BooleanField(read_only=True, allow_null=True,
+                                    help_text="The whole model fits in the devices' usable memory; null = unknown.")
+    verdict = serializers.CharField(read_only=True,
+                                    help_text="fits | offload | multi_device | no_fit | unknown | unsupported")
+    devices_needed = _int("Smallest tensor-parallel size that fits (up to 8).")
+    layers_on_device = _int()
+    format_supported = serializers.BooleanField(read_only=True)
+    tokens_per_s = _float("The workload's figure (see `mode`); null when unknown or it does not run.")
+    ttft_s = _float("Time to first token: prefill + first pass.")
+    bound = _str("memory | compute | overhead")
+    grade = serializers.CharField(read_only=True, help_text="SS, S, A, B, C, F or ? (unknown).")
+    calibrated = serializers.BooleanField(read_only=True)
+    error_band = _float("Relative error of `tokens_per_s` (0.15 = ±15%).")
+    quality_tier = _str()
+    workload = ResultWorkloadSerializer(read_only=True)
+    memory = MemorySerializer(read_only=True)
+    speed = SpeedSerializer(read_only=True)
+    cost = CostSerializer(read_only=True)
+    working = WorkingSerializer(read_only=True)
+
+
+class EstimateBatchResultSerializer(serializers.Serializer):
+    count = serializers.IntegerField(read_only=True)
+    results = EstimateResultSerializer(many=True, read_only=True)
+
+
+class CompatibilityPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField(read_only=True)
+    next = serializers.URLField(read_only=True, allow_null=True)
+    previous = serializers.URLField(read_only=True, allow_null=True)
+    results = EstimateResultSerializer(many=True, read_only=True)

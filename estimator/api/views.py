@@ -1,0 +1,163 @@
+"""Estimates: POST one scenario or a batch, GET the simple case; compatibility tables per record."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample, OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema,
+)
+from rest_framework import serializers as drf_serializers
+from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from estimator import services
+from estimator.api import serializers
+from estimator.api.renderers import CompatibilityCSVRenderer
+from hwfit.api_base import CatalogPagination, errors_by_field
+
+
+def _scenario_errors(exc: services.ScenarioInputError, *, batch: bool) -> drf_serializers.ValidationError:
+    # The same shape DRF gives a list field's errors: {"scenarios": {index: {field: [reasons]}}}.
+    if batch:
+        return drf_serializers.ValidationError({"scenarios": exc.errors})
+    return drf_serializers.ValidationError(exc.errors[0])
+
+
+ONE_SCENARIO = {"model": "llama-3-1-8b", "quantization": "q4-k-m", "device": "nvidia-geforce-rtx-4090",
+                "context_tokens": 8192}
+EXAMPLES = [
+    OpenApiExample("One scenario", value=ONE_SCENARIO, request_only=True),
+    OpenApiExample("A batch", request_only=True, value={"scenarios": [
+        ONE_SCENARIO,
+        {"model": "qwen3-30b-a3b", "quantization": "q4-k-m", "device": "apple-m2-max", "mode": "prefill",
+         "prompt_tokens": 2048},
+        {"model": "sdar-8b-chat", "quantization": "bf16", "device": "nvidia-h100-sxm", "mode": "diffusion",
+         "batch": 4, "block_size": 4},
+    ]}),
+    OpenApiExample("A device not in the catalog", request_only=True, value={
+        "model": "llama-3-1-70b", "quantization": "q4-k-m", "device_count": 2,
+        "device": {"name": "My 48 GB card", "kind": "gpu", "memory_gb": 48, "memory_bandwidth_gbs": 960,
+                   "fp16_tflops": 150, "tdp_w": 300},
+    }),
+]
+QUERY_EXAMPLES = [
+    OpenApiParameter("model", OpenApiTypes.STR, description="Model slug or name.", required=True,
+                     examples=[OpenApiExample("Llama 3.1 8B", value="llama-3-1-8b")]),
+    OpenApiParameter("quantization", OpenApiTypes.STR, description="Quantization slug or name.", required=True,
+                     examples=[OpenApiExample("Q4_K_M", value="q4-k-m")]),
+    OpenApiParameter("device", OpenApiTypes.STR, description="Device slug or name.", required=True,
+                     examples=[OpenApiExample("RTX 4090", value="nvidia-geforce-rtx-4090")]),
+]
+
+
+class EstimateView(APIView):
+    """Does a model fit on a device, how fast does it run, at what cost."""
+
+    # Asking for an estimate writes nothing: open to everyone (throttled when anonymous).
+    permission_classes = [AllowAny]
+    # Scenarios are nested objects: JSON only (a form cannot carry them).
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        summary="Estimate one scenario or a batch",
+        request=PolymorphicProxySerializer(
+            component_name="Estimate", resource_type_field_name=None,
+            serializers=[serializers.ScenarioSerializer, serializers.EstimateBatchSerializer]),
+        examples=EXAMPLES,
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="EstimateResponse", resource_type_field_name=None,
+                serializers=[serializers.EstimateResultSerializer, serializers.EstimateBatchResultSerializer]),
+            400: OpenApiResponse(description="Each bad field and why (batch: under `scenarios`, by index)."),
+        },
+    )
+    def post(self, request):
+        data = request.data
+        if isinstance(data, dict) and "scenarios" in data:
+            batch = serializers.EstimateBatchSerializer(data=data)
+            batch.is_valid(raise_exception=True)
+            try:
+                results = services.estimate_scenarios(scenarios=batch.validated_data["scenarios"])
+            except services.ScenarioInputError as exc:
+                raise _scenario_errors(exc, batch=True) from exc
+            return Response({"count": len(results), "results": results})
+        scenario = serializers.ScenarioSerializer(data=data)
+        scenario.is_valid(raise_exception=True)
+        try:
+            return Response(services.estimate_one(scenario=scenario.validated_data))
+        except services.ScenarioInputError as exc:
+            raise _scenario_errors(exc, batch=False) from exc
+
+    @extend_schema(
+        summary="Estimate one scenario given as query parameters",
+        parameters=[serializers.EstimateQuerySerializer, *QUERY_EXAMPLES],
+        responses={200: serializers.EstimateResultSerializer, 400: OpenApiResponse(description="Each bad field and why.")},
+    )
+    def get(self, request):
+        query = serializers.EstimateQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            return Response(services.estimate_one(scenario=query.validated_data))
+        except services.ScenarioInputError as exc:
+            raise _scenario_errors(exc, batch=False) from exc
+
+
+FORMAT_PARAMETER = OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"],
+                                    description="csv: the whole table as CSV (not paginated).")
+
+
+class CompatibilityMixin:
+    """`GET <record>/compatibility/`: every device for a model, or every model for a device.
+
+    JSON is paginated like the catalog lists; `?format=csv` gives the whole table in one file.
+    """
+
+    compatibility_of: str  # "model" or "device": which side the record in the URL is
+
+    @extend_schema(
+        summary="Estimates against every device (for a model) or every model (for a device)",
+        parameters=[
+            serializers.CompatibilityQuerySerializer, FORMAT_PARAMETER,
+            OpenApiParameter("quantization", OpenApiTypes.STR, examples=[OpenApiExample("Q4_K_M and Q8_0", value="q4-k-m,q8-0")],
+                             description="Quantization slugs, comma-separated (default: every quantization)."),
+        ],
+        responses={
+            (200, "application/json"): serializers.CompatibilityPageSerializer,
+            (200, "text/csv"): OpenApiTypes.STR,
+            400: OpenApiResponse(description="Each bad query parameter and why."),
+        },
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], pagination_class=None,
+            renderer_classes=[JSONRenderer, BrowsableAPIRenderer, CompatibilityCSVRenderer])
+    def compatibility(self, request, slug=None):
+        record = self.get_object()
+        query = serializers.CompatibilityQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        workload = dict(query.validated_data)
+        try:
+            table = services.compatibility(
+                **{f"{self.compatibility_of}_slug": record.slug},
+                quantizations=workload.pop("quantization", None), runtime=workload.pop("runtime", None),
+                mode=workload.pop("mode", None), workload=workload,
+            )
+        except DjangoValidationError as exc:
+            raise drf_serializers.ValidationError(errors_by_field(exc)) from exc
+        if request.accepted_renderer.format == "csv":
+            filename = f"hwfit-compatibility-{self.compatibility_of}-{record.slug}.csv"
+            return Response(table[:], headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        paginator = CatalogPagination()
+        page = paginator.paginate_queryset(table, request, view=self)
+        return paginator.get_paginated_response(page)
+
+    def handle_exception(self, exc):
+        # An error is JSON even when the table was asked for as CSV.
+        if getattr(self.request, "accepted_renderer", None) is not None and self.request.accepted_renderer.format == "csv":
+            self.request.accepted_renderer = JSONRenderer()
+            self.request.accepted_media_type = JSONRenderer.media_type
+        return super().handle_exception(exc)

@@ -1,0 +1,322 @@
+"""POST/GET /api/v1/estimate/: one scenario, a batch of up to 1,000, by slug, name or inline object."""
+
+import json
+import time
+from unittest import mock
+
+import pytest
+
+from devices.models import Device
+from estimator.core import pipeline
+from hwfit.tests.api_fixtures import api, unthrottled  # noqa: F401
+from models_catalog.models import ModelArchitecture, QuantizationFormat, Runtime
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/estimate/"
+LLAMA_ON_4090 = {"model": "llama-3-1-8b", "quantization": "q4-k-m", "device": "nvidia-geforce-rtx-4090"}
+
+
+def strict_json(response):
+    """The body parsed as JSON that allows no NaN or Infinity (what browsers and most clients accept)."""
+    def refuse(constant):
+        raise AssertionError(f"{constant} in JSON")
+    return json.loads(response.content, parse_constant=refuse)
+
+
+def catalog_row(model, slug: str) -> dict:
+    """A catalog record as the catalog endpoint returns it, to paste inline."""
+    return model.objects.filter(slug=slug).values()[0]
+
+
+# --- One scenario --------------------------------------------------------------------------------
+
+def test_it_estimates_one_scenario_for_anonymous_clients(api):
+    response = api.post(URL, LLAMA_ON_4090, format="json")
+    assert response.status_code == 200
+    body = strict_json(response)
+    assert body["model"] == {"slug": "llama-3-1-8b", "name": "Llama 3.1 8B", "inline": False}
+    assert (body["fits"], body["verdict"], body["mode"], body["bound"]) == (True, "fits", "decode", "memory")
+    assert body["tokens_per_s"] == body["speed"]["decode_tokens_per_s"] > 0
+    assert body["ttft_s"] > 0 and body["grade"] in ("SS", "S", "A", "B", "C")
+    assert body["calibrated"] is False and 0 < body["error_band"] < 1
+    assert body["working"]["pass_s"] == body["working"]["decode_pass_s"] == pytest.approx(1 / body["tokens_per_s"])
+
+
+def test_the_weights_are_the_parameters_times_the_bits_per_weight(api):
+    body = api.post(URL, LLAMA_ON_4090, format="json").json()
+    bits = QuantizationFormat.objects.get(slug="q4-k-m").bits_per_weight
+    # Llama 3.1 8B is dense: 8.0e9 parameters x 4.8944 bits / 8 = 4.8944e9 bytes.
+    assert body["memory"]["weights_bytes"] == pytest.approx(8.0e9 * bits / 8)
+    memory = body["memory"]
+    parts = ("weights_bytes", "vision_bytes", "kv_cache_bytes", "activations_bytes", "logits_bytes", "overhead_bytes")
+    assert memory["total_bytes"] == pytest.approx(sum(memory[part] for part in parts))
+    assert memory["headroom_bytes"] == pytest.approx(memory["usable_bytes"] - memory["total_bytes"])
+
+
+def test_it_answers_what_the_core_computes_for_the_same_rows(api):
+    body = api.post(URL, {**LLAMA_ON_4090, "context_tokens": 16384, "batch": 4}, format="json").json()
+    rows = [catalog_row(m, slug) for m, slug in ((ModelArchitecture, "llama-3-1-8b"),
+                                                 (QuantizationFormat, "q4-k-m"), (Device, "nvidia-geforce-rtx-4090"))]
+    core = pipeline.estimate_one(*rows, context=16384, batch=4)
+    assert body["tokens_per_s"] == pytest.approx(core["decode_tok_s"])
+    assert body["memory"]["kv_cache_bytes"] == pytest.approx(core["mem_kv_cache_bytes"])
+    assert body["workload"]["context_tokens"] == 16384 and body["workload"]["batch"] == 4
+
+
+def test_it_finds_records_by_name_whatever_the_case(api):
+    by_name = api.post(URL, {"model": "llama 3.1 8b", "quantization": "Q4_K_M", "device": "NVIDIA GeForce RTX 4090"},
+                       format="json").json()
+    by_slug = api.post(URL, LLAMA_ON_4090, format="json").json()
+    assert by_name == by_slug
+
+
+def test_the_get_form_answers_like_the_post(api):
+    assert api.get(URL, LLAMA_ON_4090).json() == api.post(URL, LLAMA_ON_4090, format="json").json()
+
+
+def test_it_reports_the_mode_asked_for(api):
+    prefill = api.post(URL, {**LLAMA_ON_4090, "mode": "prefill", "prompt_tokens": 2048}, format="json").json()
+    assert prefill["mode"] == "prefill"
+    assert prefill["tokens_per_s"] == prefill["speed"]["prefill_tokens_per_s"]
+    assert prefill["bound"] == prefill["speed"]["prefill_bound"]
+    assert prefill["workload"]["prompt_tokens"] == 2048
+
+
+def test_a_diffusion_model_is_estimated_as_diffusion_by_default(api):
+    body = api.post(URL, {"model": "sdar-8b-chat", "quantization": "bf16", "device": "nvidia-h100-sxm"},
+                    format="json").json()
+    assert body["mode"] == "diffusion"
+    assert body["tokens_per_s"] == body["speed"]["diffusion_tokens_per_s"] > 0
+    assert body["workload"]["block_size"] and body["workload"]["steps_per_block"]
+
+
+def test_it_refuses_the_diffusion_mode_for_an_autoregressive_model(api):
+    response = api.post(URL, {**LLAMA_ON_4090, "mode": "diffusion"}, format="json")
+    assert response.status_code == 400
+    assert list(response.json()) == ["mode"]
+
+
+def test_without_offload_a_model_too_big_for_the_card_needs_more_cards(api):
+    seventy_b = {"model": "llama-3-1-70b", "quantization": "q4-k-m", "device": "nvidia-geforce-rtx-4090"}
+    offloaded = api.post(URL, seventy_b, format="json").json()
+    assert (offloaded["verdict"], offloaded["fits"]) == ("offload", False)
+    assert offloaded["layers_on_device"] < 80
+    no_offload = api.post(URL, {**seventy_b, "offload": False}, format="json").json()
+    assert no_offload["verdict"] == "multi_device"
+    assert no_offload["devices_needed"] == no_offload["workload"]["device_count"] == 2
+    two_cards = api.post(URL, {**seventy_b, "device_count": 2}, format="json").json()
+    assert (two_cards["verdict"], two_cards["fits"]) == ("fits", True)
+
+
+def test_it_costs_tokens_with_the_sites_energy_price_unless_given_one(api, settings):
+    settings.HWFIT_USD_PER_KWH = 0.30
+    default = api.post(URL, LLAMA_ON_4090, format="json").json()["cost"]
+    given = api.post(URL, {**LLAMA_ON_4090, "usd_per_kwh": 0.15}, format="json").json()["cost"]
+    assert default["usd_per_kwh"] == 0.30 and given["usd_per_kwh"] == 0.15
+    assert given["energy_usd_per_mtok"] == pytest.approx(default["energy_usd_per_mtok"] / 2)
+
+
+def test_it_prices_tokens_with_the_cheapest_cloud_offer_and_api(api):
+    body = api.post(URL, {"model": "llama-3-1-8b", "quantization": "q4-k-m", "device": "nvidia-h100-sxm"},
+                    format="json").json()
+    cost = body["cost"]
+    assert cost["rental_usd_per_hour"] > 0
+    # $/h over tokens per hour, per million tokens.
+    assert cost["rental_usd_per_mtok"] == pytest.approx(cost["rental_usd_per_hour"] / (body["tokens_per_s"] * 3600) * 1e6)
+    assert cost["api_usd_per_mtok"] > 0
+
+
+def test_unknown_figures_are_null_never_nan(api):
+    device = Device.objects.filter(memory_gb__isnull=True).first()  # configurable memory: nothing to compare
+    response = api.post(URL, {**LLAMA_ON_4090, "device": device.slug}, format="json")
+    assert response.status_code == 200
+    body = strict_json(response)
+    assert (body["verdict"], body["fits"], body["grade"]) == ("unknown", None, "?")
+    assert body["memory"]["usable_bytes"] is None
+
+
+# --- Inline objects ----------------------------------------------------------------------------
+
+def test_it_estimates_a_device_that_is_not_in_the_catalog(api):
+    device = {"name": "My 4090", "kind": "gpu", "memory_gb": 24, "memory_bandwidth_gbs": 1008, "fp16_tflops": 165.2,
+              "tdp_w": 450}
+    body = api.post(URL, {**LLAMA_ON_4090, "device": device}, format="json").json()
+    assert body["device"] == {"slug": None, "name": "My 4090", "inline": True}
+    assert body["fits"] is True and body["tokens_per_s"] > 0
+    assert body["calibrated"] is False and body["cost"]["rental_usd_per_hour"] is None
+
+
+def test_a_pasted_catalog_record_estimates_like_its_slug(api):
+    # The catalog endpoint's own answer, extra fields (created_at, usable_memory_gb) and all.
+    device = api.get("/api/v1/devices/nvidia-geforce-rtx-4090/").json()
+    model = api.get("/api/v1/models/llama-3-1-8b/").json()
+    inline = api.post(URL, {"model": model, "quantization": "q4-k-m", "device": device}, format="json").json()
+    by_slug = api.post(URL, LLAMA_ON_4090, format="json").json()
+    assert inline["tokens_per_s"] == pytest.approx(by_slug["tokens_per_s"])
+    assert inline["memory"] == by_slug["memory"]
+    assert inline["model"]["inline"] and inline["device"]["inline"]
+
+
+def test_it_names_each_bad_field_of_an_inline_object(api):
+    device = {"kind": "gpu", "memory_gb": 24, "memory_bandwidth_gbs": 0, "usable_memory_fraction": 2}
+    response = api.post(URL, {**LLAMA_ON_4090, "device": device}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"device": {
+        "memory_bandwidth_gbs": ["Memory bandwidth (GB/s) must be greater than 0 (leave it empty if unknown)."],
+        "usable_memory_fraction": ["The usable memory fraction must be greater than 0 and at most 1."],
+    }}
+
+
+def test_an_inline_model_is_held_to_the_catalogs_invariants(api):
+    model = {"total_params_b": 8, "active_params_b": 9, "n_layers": 32, "hidden_size": 4096}
+    response = api.post(URL, {**LLAMA_ON_4090, "model": model}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"model": {"active_params_b": ["Active parameters (9B) cannot exceed total parameters (8B)."]}}
+
+
+def test_an_inline_object_needs_the_fields_the_estimator_cannot_do_without(api):
+    response = api.post(URL, {**LLAMA_ON_4090, "device": {"memory_gb": 24}}, format="json")
+    assert response.status_code == 400
+    assert response.json()["device"] == {"kind": ["This field is required."]}
+
+
+# --- Errors --------------------------------------------------------------------------------------
+
+def test_it_names_an_unknown_record(api):
+    response = api.post(URL, {**LLAMA_ON_4090, "device": "no-such-gpu", "runtime": "warp-drive"}, format="json")
+    assert response.status_code == 400
+    runtimes = ", ".join(Runtime.objects.order_by("slug").values_list("slug", flat=True))
+    assert response.json() == {
+        "device": ["Unknown device 'no-such-gpu': give a catalog slug or name, or an inline object."],
+        "runtime": [f"Unknown runtime 'warp-drive': one of {runtimes}."],
+    }
+
+
+def test_it_names_each_bad_workload_field(api):
+    response = api.post(URL, {**LLAMA_ON_4090, "batch": 0, "kv_cache_dtype": "fp7", "context_tokens": "long"},
+                        format="json")
+    assert response.status_code == 400
+    assert set(response.json()) == {"batch", "kv_cache_dtype", "context_tokens"}
+
+
+def test_a_prompt_cannot_be_longer_than_the_context(api):
+    response = api.post(URL, {**LLAMA_ON_4090, "context_tokens": 1024, "prompt_tokens": 2048}, format="json")
+    assert response.status_code == 400
+    assert list(response.json()) == ["prompt_tokens"]
+
+
+def test_the_get_form_names_missing_parameters(api):
+    response = api.get(URL, {"model": "llama-3-1-8b"})
+    assert response.status_code == 400
+    assert response.json() == {"quantization": ["This field is required."], "device": ["This field is required."]}
+
+
+def test_it_takes_json_only(api):
+    response = api.post(URL, LLAMA_ON_4090)  # a form
+    assert response.status_code == 415
+
+
+def test_it_answers_413_as_json_when_the_body_is_too_large(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = api.post(URL, {"scenarios": [LLAMA_ON_4090] * 50}, format="json")
+    assert response.status_code == 413
+    assert "larger than" in response.json()["detail"]
+
+
+# --- Batches -------------------------------------------------------------------------------------
+
+def test_it_answers_a_batch_in_order(api):
+    scenarios = [LLAMA_ON_4090, {**LLAMA_ON_4090, "device": "nvidia-h100-sxm"},
+                 {"model": "sdar-8b-chat", "quantization": "bf16", "device": "nvidia-h100-sxm"}]
+    response = api.post(URL, {"scenarios": scenarios}, format="json")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 3
+    assert [(r["model"]["slug"], r["device"]["slug"], r["mode"]) for r in body["results"]] == [
+        ("llama-3-1-8b", "nvidia-geforce-rtx-4090", "decode"), ("llama-3-1-8b", "nvidia-h100-sxm", "decode"),
+        ("sdar-8b-chat", "nvidia-h100-sxm", "diffusion")]
+    assert body["results"][0] == api.post(URL, LLAMA_ON_4090, format="json").json()
+
+
+def test_a_batch_names_its_bad_scenarios_by_index(api):
+    scenarios = [LLAMA_ON_4090, {**LLAMA_ON_4090, "model": "no-such-model"}, {**LLAMA_ON_4090, "batch": -1}]
+    response = api.post(URL, {"scenarios": scenarios}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"scenarios": {"2": {"batch": ["Ensure this value is greater than or equal to 1."]}}}
+    response = api.post(URL, {"scenarios": scenarios[:2]}, format="json")
+    assert response.json() == {"scenarios": {"1": {"model": [
+        "Unknown model 'no-such-model': give a catalog slug or name, or an inline object."]}}}
+
+
+@pytest.mark.parametrize("size, message", [
+    (0, "Ensure this field has at least 1 elements."), (1001, "Ensure this field has no more than 1000 elements."),
+])
+def test_a_batch_holds_one_to_a_thousand_scenarios(api, size, message):
+    response = api.post(URL, {"scenarios": [LLAMA_ON_4090] * size}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"scenarios": [message]}
+
+
+def batch_of_1000() -> list[dict]:
+    models = list(ModelArchitecture.objects.order_by("pk").values_list("slug", flat=True))
+    quants = list(QuantizationFormat.objects.order_by("pk").values_list("slug", flat=True))
+    devices = list(Device.objects.order_by("pk").values_list("slug", flat=True))
+    inline = {"name": "My card", "kind": "gpu", "memory_gb": 48, "memory_bandwidth_gbs": 960, "fp16_tflops": 150}
+    return [{"model": models[i % len(models)], "quantization": quants[(i * 7) % len(quants)],
+             "device": inline if i % 10 == 0 else devices[(i * 13) % len(devices)],
+             "context_tokens": (1024, 8192, 32768)[i % 3], "batch": 1 + i % 4} for i in range(1000)]
+
+
+def test_a_batch_of_1000_answers_in_under_two_seconds(api):
+    scenarios = batch_of_1000()
+    api.post(URL, {"scenarios": scenarios[:1]}, format="json")  # load the priors once, as a running server has
+    started = time.perf_counter()
+    response = api.post(URL, {"scenarios": scenarios}, format="json")
+    elapsed = time.perf_counter() - started
+    print(f"\n1,000 scenarios answered in {elapsed:.2f} s")
+    assert response.status_code == 200
+    assert response.json()["count"] == 1000
+    assert elapsed < 2.0
+
+
+def test_a_batch_calls_the_core_once(api):
+    with mock.patch.object(pipeline, "estimate", wraps=pipeline.estimate) as core:
+        assert api.post(URL, {"scenarios": batch_of_1000()[:200]}, format="json").status_code == 200
+    assert core.call_count == 1
+    assert len(core.call_args.args[0]) == 200
+
+
+def test_a_batch_costs_the_same_queries_as_one_scenario(api, django_assert_num_queries):
+    # One query per catalog table (models, quantizations, devices, runtimes, offers, prices).
+    scenarios = batch_of_1000()[:300]
+    with django_assert_num_queries(6):
+        api.post(URL, LLAMA_ON_4090, format="json")
+    with django_assert_num_queries(6):
+        assert api.post(URL, {"scenarios": scenarios}, format="json").status_code == 200
+
+
+def test_it_says_which_documented_rules_filled_missing_fields(api):
+    model = {"name": "No head_dim", "total_params_b": 8, "n_layers": 32, "hidden_size": 4096, "n_heads": 32,
+             "n_kv_heads": 8, "vocab_size": 128256}
+    body = api.post(URL, {**LLAMA_ON_4090, "model": model}, format="json").json()
+    assert "head_dim" in body["working"]["derived"]  # head_dim = hidden_size / n_heads
+
+
+def test_every_result_field_is_documented_and_every_documented_field_is_there(api):
+    from estimator.api.serializers import EstimateResultSerializer
+
+    def shape(serializer) -> dict:
+        return {name: shape(field) if hasattr(field, "fields") else None for name, field in serializer.fields.items()}
+
+    def keys(record: dict) -> dict:
+        return {name: keys(value) if isinstance(value, dict) else None for name, value in record.items()}
+
+    body = api.post(URL, LLAMA_ON_4090, format="json").json()
+    assert keys(body) == shape(EstimateResultSerializer())
+
+
+def test_the_get_form_allows_offload_unless_told_otherwise(api):
+    seventy_b = {"model": "llama-3-1-70b", "quantization": "q4-k-m", "device": "nvidia-geforce-rtx-4090"}
+    assert api.get(URL, seventy_b).json()["verdict"] == "offload"
+    assert api.get(URL, {**seventy_b, "offload": "false"}).json()["verdict"] == "multi_device"

@@ -1,0 +1,140 @@
+"""estimator.services / selectors: catalog rows in, one core call, JSON-safe dicts out."""
+
+import json
+import math
+from unittest import mock
+
+import numpy as np
+import pandas as pd
+import pytest
+from django.core.exceptions import ValidationError
+
+from devices.models import Device
+from estimator import selectors, services
+from estimator.core import pipeline
+from estimator.core.schema import DEVICE_COLUMNS, MODEL_COLUMNS, QUANT_COLUMNS
+
+pytestmark = pytest.mark.django_db
+
+LLAMA_ON_4090 = {"model": "llama-3-1-8b", "quantization": "q4-k-m", "device": "nvidia-geforce-rtx-4090"}
+
+
+def test_the_catalog_frames_carry_the_cores_columns(django_assert_num_queries):
+    with django_assert_num_queries(3):
+        models, quants, devices = selectors.models_frame(), selectors.quantizations_frame(), selectors.devices_frame()
+    assert set(MODEL_COLUMNS) <= set(models.columns) and len(models) == 52
+    assert set(QUANT_COLUMNS) <= set(quants.columns) and len(quants) == 29
+    assert set(DEVICE_COLUMNS) <= set(devices.columns) and len(devices) == 161
+    # Unknown stays unknown: NaN, never 0.
+    rtx = devices.set_index("slug").loc["nvidia-geforce-rtx-3060-12gb"]
+    assert math.isnan(rtx["fp16_tflops"])
+
+
+def test_loading_the_catalog_costs_one_query_per_table(django_assert_num_queries):
+    with django_assert_num_queries(6):
+        catalog = services.catalog_load()
+    assert set(catalog.offers.columns) >= {"device_slug", "usd_per_hour", "gpu_count"}
+    assert set(catalog.prices.columns) >= {"model_slug", "usd_per_1m_input", "usd_per_1m_output"}
+    assert catalog.rental_by_device()["nvidia-h100-sxm"] > 0
+
+
+def test_a_batch_is_one_call_of_the_core():
+    scenarios = [LLAMA_ON_4090, {**LLAMA_ON_4090, "device": "nvidia-h100-sxm"}, {**LLAMA_ON_4090, "batch": 8}]
+    with mock.patch.object(pipeline, "estimate", wraps=pipeline.estimate) as core:
+        results = services.estimate_scenarios(scenarios=scenarios)
+    assert core.call_count == 1
+    assert [r["device"]["slug"] for r in results] == ["nvidia-geforce-rtx-4090", "nvidia-h100-sxm", "nvidia-geforce-rtx-4090"]
+    assert results[2]["workload"]["batch"] == 8
+
+
+def test_workload_values_not_given_are_the_cores_defaults():
+    result = services.estimate_one(scenario=LLAMA_ON_4090)
+    defaults = pipeline.WORKLOAD_DEFAULTS
+    assert result["workload"]["context_tokens"] == defaults["context"]
+    assert result["workload"]["gen_tokens"] == defaults["gen_len"]
+    assert result["workload"]["kv_cache_dtype"] == defaults["kv_dtype"]
+
+
+def test_a_diffusion_model_keeps_its_own_block_size_unless_one_is_given():
+    sdar = {"model": "sdar-8b-chat", "quantization": "bf16", "device": "nvidia-h100-sxm"}
+    own, given = services.estimate_scenarios(scenarios=[sdar, {**sdar, "block_size": 16}])
+    model_block = selectors.models_frame(slugs=["sdar-8b-chat"])["block_size"].iloc[0]
+    assert own["workload"]["block_size"] == model_block
+    assert given["workload"]["block_size"] == 16
+
+
+def test_it_names_each_unresolved_scenario_by_index():
+    with pytest.raises(services.ScenarioInputError) as caught:
+        services.estimate_scenarios(scenarios=[LLAMA_ON_4090, {**LLAMA_ON_4090, "quantization": "q9"},
+                                               {**LLAMA_ON_4090, "device": {"kind": "toaster"}}])
+    errors = caught.value.errors
+    assert set(errors) == {1, 2}
+    assert "Unknown quantization 'q9'" in errors[1]["quantization"][0]
+    assert list(errors[2]["device"]) == ["kind"]
+
+
+def test_an_inline_object_is_cleaned_like_an_admin_edit():
+    row = services.inline_row_clean(Device, {"kind": "gpu", "memory_gb": "24", "created_at": "whenever"},
+                                    selectors.DEVICE_FIELDS)
+    assert row["memory_gb"] == 24.0  # converted by the model field
+    assert row["usable_memory_fraction"] == 1.0  # the model's default
+    assert row["slug"] == "" and row["name"] == "inline device"
+    with pytest.raises(ValidationError) as caught:
+        services.inline_row_clean(Device, {"kind": "gpu", "tdp_w": -5}, selectors.DEVICE_FIELDS)
+    assert caught.value.message_dict == {"tdp_w": ["Power (W) must be greater than 0 (leave it empty if unknown)."]}
+
+
+def test_an_inline_object_repeated_in_a_batch_is_validated_once():
+    device = {"name": "My card", "kind": "gpu", "memory_gb": 48, "memory_bandwidth_gbs": 960}
+    with mock.patch.object(services, "inline_row_clean", wraps=services.inline_row_clean) as clean:
+        results = services.estimate_scenarios(scenarios=[{**LLAMA_ON_4090, "device": dict(device)} for _ in range(50)])
+    assert clean.call_count == 1
+    assert {r["device"]["name"] for r in results} == {"My card"}
+
+
+def test_an_inline_device_gets_no_calibration_offer_or_price_of_a_catalog_device():
+    pasted = Device.objects.filter(slug="nvidia-h100-sxm").values(*selectors.DEVICE_FIELDS)[0]
+    inline, catalog = services.estimate_scenarios(scenarios=[{**LLAMA_ON_4090, "device": pasted},
+                                                             {**LLAMA_ON_4090, "device": "nvidia-h100-sxm"}])
+    assert inline["device"]["slug"] is None and catalog["device"]["slug"] == "nvidia-h100-sxm"
+    assert inline["cost"]["rental_usd_per_hour"] is None and catalog["cost"]["rental_usd_per_hour"] > 0
+    assert inline["tokens_per_s"] == pytest.approx(catalog["tokens_per_s"])
+
+
+def test_results_carry_no_nan_or_infinity():
+    result = pd.DataFrame({
+        "model_slug": ["m"], "model_name": ["M"], "quant_slug": ["q"], "quant_name": ["Q"], "device_slug": ["d"],
+        "device_name": ["D"], "runtime": ["llama-cpp"], "generation_mode": ["autoregressive"], "verdict": ["unknown"],
+        "decode_tok_s": [np.nan], "prefill_tok_s": [np.inf], "diffusion_tok_s": [-np.inf], "decode_bound": ["memory"],
+        "prefill_bound": ["compute"], "diffusion_bound": [None], "decode_pass_s": [np.float64(0.02)],
+        "prefill_s": [np.nan], "diffusion_s": [np.nan], "error_band": [0.15], "error_band_prefill": [np.nan],
+        "max_batch": [np.float64(3.0)], "calibrated": [np.bool_(False)], "mem_total_bytes": [np.inf],
+    })
+    [record] = services.result_records(result, modes=[None], inline={"model": [False], "quantization": [False],
+                                                                      "device": [False]})
+    json.dumps(record, allow_nan=False)  # raises on NaN/inf
+    assert record["fits"] is None and record["tokens_per_s"] is None
+    assert record["memory"]["total_bytes"] is None and record["speed"]["prefill_tokens_per_s"] is None
+    assert record["speed"]["max_batch"] == 3 and isinstance(record["speed"]["max_batch"], int)
+    assert record["calibrated"] is False and record["working"]["pass_s"] == 0.02
+
+
+def test_a_flat_record_names_nested_fields_by_section():
+    assert services.flat_record({"fits": True, "memory": {"total_bytes": 1.0}}) == {"fits": True, "memory.total_bytes": 1.0}
+
+
+def test_the_compatibility_table_formats_only_the_rows_asked_for():
+    table = services.compatibility(model_slug="llama-3-1-8b", quantizations=["q4-k-m"], workload={})
+    assert len(table) == 161
+    with mock.patch.object(services, "result_records", wraps=services.result_records) as formatting:
+        page = table[:10]
+    assert len(page) == 10 and formatting.call_args.args[0].shape[0] == 10
+    assert table[3] == table[:5][3]
+
+
+def test_the_compatibility_table_names_an_unknown_quantization_or_runtime():
+    with pytest.raises(ValidationError) as caught:
+        services.compatibility(device_slug="nvidia-h100-sxm", quantizations=["q4-k-m", "q0"], workload={})
+    assert caught.value.message_dict == {"quantization": ["Unknown quantization(s): q0."]}
+    with pytest.raises(ValidationError):
+        services.compatibility(device_slug="nvidia-h100-sxm", runtime="warp", workload={})

@@ -1,0 +1,105 @@
+"""What every API endpoint shares: writes validated like admin edits, a stable order, paging, throttling.
+
+The catalog apps declare their serializers, filters and viewsets on top of these; nothing here
+knows about a particular model. REST_FRAMEWORK settings name classes of this module, so it must
+not import rest_framework.views (DRF reads those settings while defining APIView).
+"""
+
+from __future__ import annotations
+
+import copy
+
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import F
+from rest_framework import serializers
+from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.settings import api_settings
+from rest_framework.throttling import AnonRateThrottle
+
+# What a catalog slug may be (SlugField): anything else in a URL is a 404 before any query.
+SLUG = r"[-a-zA-Z0-9_]+"
+
+
+def errors_by_field(exc: DjangoValidationError) -> dict[str, list[str]]:
+    """A Django ValidationError as DRF shows errors: field -> reasons, `non_field_errors` for the rest."""
+    if not hasattr(exc, "error_dict"):
+        return {api_settings.NON_FIELD_ERRORS_KEY: exc.messages}
+    return {
+        (api_settings.NON_FIELD_ERRORS_KEY if field == NON_FIELD_ERRORS else field): messages
+        for field, messages in exc.message_dict.items()
+    }
+
+
+class CleanedModelSerializer(serializers.ModelSerializer):
+    """A staff write is validated exactly like an admin edit: the model's `full_clean()`.
+
+    The model's `clean()` holds the catalog invariants (active <= total parameters, bandwidth > 0,
+    ...); running it here means the API and the admin cannot disagree about what is valid, and a
+    violation is a 400 naming the field and the reason instead of an IntegrityError.
+    """
+
+    def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
+        # full_clean() skips blank=True fields whose value is empty, None included, so a JSON field
+        # sent as `null` in a form would reach the database's NOT NULL and fail there.
+        nulls = {name: ["This field may not be null."] for name, value in attrs.items()
+                 if value is None and not self.Meta.model._meta.get_field(name).null}
+        if nulls:
+            raise serializers.ValidationError(nulls)
+        # A copy, so a rejected PATCH leaves the instance the view holds untouched.
+        candidate = copy.copy(self.instance) if self.instance is not None else self.Meta.model()
+        for name, value in attrs.items():
+            setattr(candidate, name, value)
+        try:
+            candidate.full_clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(errors_by_field(exc)) from exc
+        return attrs
+
+
+class StableOrderingFilter(OrderingFilter):
+    """`?ordering=` with a deterministic result: unknown (NULL) values last, ties broken by pk.
+
+    Without the pk tie-break two rows with equal keys may swap between page queries, so a client
+    walking the pages could see one twice and miss another. NULLs sort first on SQLite and last on
+    PostgreSQL by default; pinning them last makes both databases give the same pages.
+    """
+
+    def filter_queryset(self, request, queryset, view):
+        terms = []
+        for term in self.get_ordering(request, queryset, view) or []:
+            name = term.lstrip("-")
+            if name in ("pk", "id"):
+                return queryset.order_by(*terms, term)  # the pk decides everything after it
+            terms.append(F(name).desc(nulls_last=True) if term.startswith("-") else F(name).asc(nulls_last=True))
+        return queryset.order_by(*terms, "pk")
+
+
+class NamedSearchFilter(SearchFilter):
+    """`?search=`, whose bad values (NUL characters) are named like any other bad field."""
+
+    def get_search_terms(self, request) -> list[str]:
+        try:
+            return super().get_search_terms(request)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({self.search_param: exc.detail}) from exc
+
+
+class CatalogPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class AnonThrottle(AnonRateThrottle):
+    """DRF's anonymous throttle, reading its rate when the request comes rather than at import.
+
+    DRF copies `DEFAULT_THROTTLE_RATES` into a class attribute once, so a changed setting (a test's
+    `settings` fixture, a rate set per environment) would otherwise never apply. A rate of None
+    turns throttling off.
+    """
+
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)

@@ -1,0 +1,41 @@
+"""The REST API, mounted at /api/v1/ (hwfit/urls.py)."""
+
+from __future__ import annotations
+
+from django.urls import path
+from rest_framework.reverse import reverse
+from rest_framework.routers import APIRootView, DefaultRouter
+
+from devices.api.views import CloudOfferViewSet, DeviceViewSet
+from estimator.api.views import EstimateView
+from models_catalog.api.views import ApiPriceViewSet, ModelArchitectureViewSet, QuantizationFormatViewSet, RuntimeViewSet
+
+
+class ApiRoot(APIRootView):
+    """hwfit's REST API: the catalogs (read by anyone, edited by staff), estimates and compatibility tables.
+
+    Interactive docs: /api/docs/ — OpenAPI 3 schema: /api/schema/.
+    """
+
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        response.data["estimate"] = reverse("api:estimate", request=request, format=kwargs.get("format"))
+        return response
+
+
+class Router(DefaultRouter):
+    APIRootView = ApiRoot
+
+
+router = Router()
+router.register("models", ModelArchitectureViewSet, basename="model")
+router.register("quantizations", QuantizationFormatViewSet, basename="quantization")
+router.register("devices", DeviceViewSet, basename="device")
+router.register("runtimes", RuntimeViewSet, basename="runtime")
+router.register("cloud-offers", CloudOfferViewSet, basename="cloud-offer")
+router.register("api-prices", ApiPriceViewSet, basename="api-price")
+
+urlpatterns = [
+    path("estimate/", EstimateView.as_view(), name="estimate"),
+    *router.urls,
+]
