@@ -47,7 +47,7 @@ from estimator.core.schema import DEVICE_COLUMNS, MODEL_COLUMNS, QUANT_COLUMNS
 from estimator.core.units import GB, GIB, KV_DTYPE_BYTES, TERA
 from estimator.core.workloads import (
     PARALLEL_LAYERS, PARALLEL_MODES, PARALLEL_NONE, PARALLEL_TENSOR, Execution, Reduced, SlotsTime,
-    decode_slots, diffusion_slots, prefill_slots, reduce, reduced_time, steps_per_block,
+    decode_slots, diffusion_slots, prefill_slots, reduce, reduced_time, steps_per_block, with_working,
 )
 
 # Workload columns and their defaults. NaN means "derive": prompt_len = context - gen_len,
@@ -100,12 +100,19 @@ OUTPUT_COLUMNS: dict[str, str] = {
     "decode_tok_s": "AR decode tokens/s at `batch` (all sequences)", "decode_pass_s": "s per decode step",
     "decode_bound": "memory | compute | overhead", "decode_compute_s": "s", "decode_memory_s": "s",
     "decode_overhead_s": "s (fixed + communication)",
+    "decode_flops": "FLOPs of one decode step (whole batch, all devices)",
+    "decode_bytes": "bytes one decode step reads and writes (weights, KV, logits)",
     "experts_touched_frac": "share of routed experts a decode step reads",
     "prefill_tok_s": "prompt tokens/s", "prefill_s": "s", "prefill_bound": "memory | compute | overhead",
+    "prefill_flops": "FLOPs of the whole prefill", "prefill_bytes": "bytes of the whole prefill",
+    "prefill_passes": "forward passes (chunks) of the prefill",
     "ttft_s": "s to the first token: prefill + one decode pass",
     "diffusion_tok_s": "generated tokens/s of block-diffusion decoding (prefill excluded)",
     "diffusion_s": "s to denoise gen_len tokens", "diffusion_e2e_tok_s": "tokens/s including prefill",
     "diffusion_bound": "memory | compute | overhead", "derived": "documented derivation rules used",
+    "diffusion_flops": "FLOPs of denoising gen_len tokens (steps and commits)",
+    "diffusion_bytes": "bytes of denoising gen_len tokens (steps and commits)",
+    "diffusion_forwards": "forward passes to denoise gen_len tokens (steps and commits)",
     "diffusion_block_size": "tokens", "diffusion_steps_per_block": "denoising passes per block",
     "gen_tok_s": "generation tokens/s at `batch` (decode or diffusion)",
     "gen_tok_s_batch1": "generation tokens/s of one request (grades, cost at batch 1)",
@@ -451,16 +458,16 @@ def times(prep: Prepared, *efficiencies) -> dict[str, SlotsTime]:
             if isinstance(red, tuple):
                 terms, rows = red
                 part = [e[rows] if np.ndim(e) and np.size(e) == n else e for e in efficiencies]
-                done[id(red)] = _expand_time(reduced_time(terms, *part), rows, n)
+                done[id(red)] = _expand_time(with_working(reduced_time(terms, *part), terms), rows, n)
             else:
-                done[id(red)] = reduced_time(red, *efficiencies)
+                done[id(red)] = with_working(reduced_time(red, *efficiencies), red)
         out[name] = done[id(red)]
     return out
 
 
 def _expand_time(t: SlotsTime, rows: np.ndarray, n: int) -> SlotsTime:
     values = {}
-    for name in ("total", "compute", "memory", "overhead"):
+    for name in ("total", "compute", "memory", "overhead", "flops", "traffic", "passes"):
         full = np.full(n, np.nan)
         full[rows] = getattr(t, name)
         values[name] = full
@@ -525,7 +532,9 @@ def _outputs(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficiencies, 
         batch_tok_s = np.where(is_dif, b_eval * gen / t["diffusion_max_batch"].total, batch_tok_s)
         batch_bound = np.where(is_dif, t["diffusion_max_batch"].bound, batch_bound)
         gen_bound = pd.Categorical.from_codes(np.where(is_dif, dif.bound, dec.bound), categories=list(BOUND_NAMES))
+        dif_flops, dif_bytes, dif_passes = (np.where(is_dif, v, np.nan) for v in (dif.flops, dif.traffic, dif.passes))
     else:
+        dif_flops = dif_bytes = dif_passes = nan
         diffusion_tok_s = diffusion_s = diffusion_e2e = nan
         diffusion_bound = pd.Categorical.from_codes(np.full(len(frame), -1), categories=list(BOUND_NAMES))
         gen_tok_s_1 = decode1_tok_s
@@ -578,13 +587,16 @@ def _outputs(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficiencies, 
         # speed (tokens/s, seconds) and the bound that names each figure
         "decode_tok_s": decode_tok_s, "decode_pass_s": dec.total, "decode_bound": pd.Categorical.from_codes(dec.bound, bounds),
         "decode_compute_s": dec.compute, "decode_memory_s": dec.memory, "decode_overhead_s": dec.overhead,
+        "decode_flops": dec.flops / dec.passes, "decode_bytes": dec.traffic / dec.passes,
         "experts_touched_frac": np.where(m.is_moe, expert_coverage(m.n_experts, m.top_k, batch)
                                          / np.maximum(m.n_experts, 1.0), np.nan),
         "prefill_tok_s": prefill_tok_s, "prefill_s": pre.total, "prefill_bound": pd.Categorical.from_codes(pre.bound, bounds),
+        "prefill_flops": pre.flops, "prefill_bytes": pre.traffic, "prefill_passes": pre.passes,
         "ttft_s": pre.total + t["first_token"].total,
         "diffusion_tok_s": diffusion_tok_s, "diffusion_s": diffusion_s, "diffusion_e2e_tok_s": diffusion_e2e,
         "diffusion_bound": diffusion_bound,
         "derived": _derived_text(m),
+        "diffusion_flops": dif_flops, "diffusion_bytes": dif_bytes, "diffusion_forwards": dif_passes,
         "diffusion_block_size": np.where(is_dif, prep.block, np.nan),
         "diffusion_steps_per_block": np.where(is_dif, prep.steps, np.nan),
         "gen_tok_s": gen_tok_s, "gen_tok_s_batch1": gen_tok_s_1, "gen_bound": gen_bound,

@@ -79,6 +79,8 @@ class Reduced:
     host: np.ndarray      # s of the offloaded layers on the host
     comm: np.ndarray      # s of all-reduces (tensor parallel) or hops (layer split)
     small: np.ndarray     # bool: few enough tokens per weight for a memory-only figure
+    flops: np.ndarray     # FLOPs of the pass, whole batch over all devices (the working shown)
+    traffic: np.ndarray   # bytes the pass reads/writes, whole batch over all devices
 
     def expand(self, index: np.ndarray, n: int) -> "Reduced":
         """Scatter terms computed for rows `index` into `n` rows; the others get NaN times."""
@@ -99,6 +101,19 @@ class SlotsTime:
     memory: np.ndarray    # summed memory term (s)
     overhead: np.ndarray  # summed fixed + communication (s)
     bound: np.ndarray     # BOUND_* of the largest of the three sums
+    # The working: FLOPs and bytes summed over the workload's passes, and how many passes.
+    # Filled by `with_working` (the estimator), not by `reduced_time` (the fit's hot loop).
+    flops: np.ndarray | None = None
+    traffic: np.ndarray | None = None
+    passes: np.ndarray | None = None
+
+
+def with_working(t: SlotsTime, red: Reduced) -> SlotsTime:
+    """`t` with the workload's total FLOPs, bytes and number of passes attached."""
+    t.flops = (red.count * red.flops).sum(axis=0)
+    t.traffic = (red.count * red.traffic).sum(axis=0)
+    t.passes = red.count.sum(axis=0)
+    return t
 
 
 def reduce(slots: list[Slot], ex: Execution) -> Reduced:
@@ -158,8 +173,10 @@ def reduce(slots: list[Slot], ex: Execution) -> Reduced:
             host,
             comm,
             small,
+            cost.flops + cost.expert_flops + cost.attn_flops,
+            cost.bytes,
         ))
-    dtypes = [np.float64] * 10 + [bool]
+    dtypes = [np.float64] * 10 + [bool] + [np.float64] * 2
     if len(terms) == 1:   # one slot: views, no copies
         return Reduced(*(np.asarray(x, dtype=d)[None] for x, d in zip(terms[0], dtypes)))
     return Reduced(*(np.stack([np.asarray(t[i], dtype=d) for t in terms]) for i, d in enumerate(dtypes)))

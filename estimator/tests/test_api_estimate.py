@@ -43,6 +43,26 @@ def test_it_estimates_one_scenario_for_anonymous_clients(api):
     assert body["working"]["pass_s"] == body["working"]["decode_pass_s"] == pytest.approx(1 / body["tokens_per_s"])
 
 
+def test_it_shows_the_flops_and_bytes_behind_the_pass_time(api):
+    working = api.post(URL, LLAMA_ON_4090, format="json").json()["working"]
+    # A batch-1 decode pass is memory-bound: its memory term is bytes / (bandwidth x eff_m).
+    assert working["decode_bytes"] > working["decode_flops"] / 100
+    assert working["decode_memory_s"] == pytest.approx(
+        working["decode_bytes"] / min(working["bandwidth_bytes_per_s"] * working["eff_m"],
+                                      working["bandwidth_cap_bytes_per_s"]), rel=0.2)
+    assert working["prefill_flops"] > 1000 * working["decode_flops"]
+    assert working["diffusion_flops"] is None  # an autoregressive model has no diffusion working
+
+
+def test_it_counts_the_forwards_of_a_diffusion_generation(api):
+    body = api.post(URL, {"model": "diffusiongemma-26b-a4b-it", "quantization": "bf16-safetensors",
+                          "device": "nvidia-h200-sxm", "gen_tokens": 512, "tokens_per_forward": 16}, format="json").json()
+    working = body["working"]
+    # Two blocks of 256: 16 denoising steps each plus one commit forward each.
+    assert working["diffusion_forwards"] == pytest.approx(2 * (16 + 1))
+    assert working["diffusion_flops"] > 0 and working["diffusion_bytes"] > 0
+
+
 def test_the_weights_are_the_parameters_times_the_bits_per_weight(api):
     body = api.post(URL, LLAMA_ON_4090, format="json").json()
     bits = QuantizationFormat.objects.get(slug="q4-k-m").bits_per_weight

@@ -22,6 +22,7 @@ def synthetic(rng, n: int, runtime: str, devices: list[str]) -> fit_mod.FitSet:
         dequant=np.zeros((1, n)),
         memory=rng.uniform(2e9, 4e10, n)[None], bandwidth=rng.choice([3e11, 1e12, 2e12], n)[None],
         host=np.zeros((1, n)), comm=np.zeros((1, n)), small=(~prefill)[None],
+        flops=np.zeros((1, n)), traffic=np.zeros((1, n)),
     )
     return fit_mod.FitSet(
         metric=np.where(prefill, "prefill", "decode").astype(object), runtime=np.full(n, runtime, dtype=object),

@@ -115,3 +115,29 @@ def test_every_output_column_is_documented(unit_priors):
     out = pipeline.compatibility_matrix(frame(LLAMA_31_8B, DIFFUSION_GEMMA), frame(BF16), frame(TEST_GPU),
                                         priors=unit_priors)
     assert list(out.columns) == list(pipeline.OUTPUT_COLUMNS)
+
+
+def test_it_shows_the_flops_and_bytes_behind_each_pass():
+    """Llama-3.1-8B BF16 decode at batch 1: ~2 FLOPs per non-embedding parameter plus the LM
+    head, and the weights read once (minus the input-embedding gather) plus the KV cache."""
+    import numpy as np
+
+    from estimator.core import pipeline
+
+    model = {"slug": "m", "name": "m", "generation_mode": "autoregressive", "diffusion_attention": "",
+             "total_params_b": 8.03, "n_layers": 32, "hidden_size": 4096, "n_heads": 32, "n_kv_heads": 8,
+             "head_dim": 128, "intermediate_size": 14336, "vocab_size": 128256, "max_context": 131072}
+    quant = {"slug": "bf16", "name": "BF16", "family": "full", "bits_per_weight": 16.0, "compute_dtype": "bf16"}
+    device = {"slug": "d", "name": "d", "vendor": "NVIDIA", "kind": "gpu", "memory_gb": 80.0,
+              "memory_bandwidth_gbs": 3350.0, "bf16_tflops": 989.0, "fp32_tflops": 67.0, "usable_memory_fraction": 1.0}
+    out = pipeline.estimate_one(model, quant, device, context=1024, prompt_len=1024, decode_context=1024)
+    embedding = 128256 * 4096
+    # 2 FLOPs per parameter outside the input embedding (LM head included), plus attention:
+    # 4 x layers x attended keys x heads x head_dim (QK^T and PV).
+    attention = 4 * 32 * 1024 * 32 * 128
+    assert out["decode_flops"] == pytest.approx(2 * (8.03e9 - embedding) + attention, rel=0.01)
+    kv = 1024 * 32 * 2 * 8 * 128 * 2
+    assert out["decode_bytes"] == pytest.approx((8.03e9 - embedding) * 2 + kv, rel=0.03)
+    assert out["prefill_flops"] == pytest.approx(1024 * 2 * (8.03e9 - embedding), rel=0.10)
+    assert out["prefill_passes"] >= 1
+    assert np.isnan(out["diffusion_flops"]) if isinstance(out["diffusion_flops"], float) else out["diffusion_flops"] is None
