@@ -68,6 +68,7 @@ class Device(SourcedRecord):
         return None if self.memory_gb is None else self.memory_gb * self.usable_memory_fraction
 
     def clean(self) -> None:
+        super().clean()
         errors: dict[str, str] = {}
         for field in _DEVICE_POSITIVE:
             value = getattr(self, field)
@@ -119,6 +120,7 @@ class CloudOffer(SourcedRecord):
         return self.usd_per_hour / self.gpu_count
 
     def clean(self) -> None:
+        super().clean()
         errors = {}
         if self.usd_per_hour is not None and self.usd_per_hour <= 0:
             errors["usd_per_hour"] = "The hourly price must be greater than 0."

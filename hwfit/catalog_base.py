@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -22,6 +23,13 @@ class SourcedRecord(models.Model):
 
     class Meta:
         abstract = True
+
+    def clean(self) -> None:
+        # An emptied JSON box in a form arrives as None; "no derived fields" is the empty list.
+        if self.derived_fields is None:
+            self.derived_fields = []
+        elif not isinstance(self.derived_fields, list):
+            raise ValidationError({"derived_fields": "Give a list of field names, e.g. [\"head_dim\"]."})
 
 
 def positive(field: str) -> models.Q:

@@ -143,6 +143,8 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 # The sourced CSVs the catalog and the priors are built from: a snapshot of shared/data kept in
 # the repository so that a fresh clone imports, fits and tests without anything beside it.
 HWFIT_SHARED_DATA = Path(env_str("HWFIT_SHARED_DATA", str(BASE_DIR / "fixtures" / "sources")))
+# A batch of 1,000 estimate scenarios that paste whole catalog objects inline is a few MB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(env_float("DATA_UPLOAD_MAX_MEMORY_SIZE", 16 * 1024 * 1024))
 # Energy price used for $/1M-token energy cost unless a request gives its own.
 HWFIT_USD_PER_KWH = env_float("HWFIT_USD_PER_KWH", 0.12)
 

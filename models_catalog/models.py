@@ -110,6 +110,9 @@ class ModelArchitecture(SourcedRecord):
         return bool(self.n_experts)
 
     def clean(self) -> None:
+        super().clean()
+        if self.benchmark_scores is None:
+            self.benchmark_scores = {}
         errors: dict[str, str] = {}
         if self.total_params_b is not None and self.total_params_b <= 0:
             errors["total_params_b"] = "Total parameters must be greater than 0."
@@ -201,6 +204,9 @@ class QuantizationFormat(SourcedRecord):
         return self.name
 
     def clean(self) -> None:
+        super().clean()
+        if self.native_device_kinds is None:
+            self.native_device_kinds = []
         errors: dict[str, str] = {}
         if self.bits_per_weight is not None and not (0 < self.bits_per_weight <= 32):
             errors["bits_per_weight"] = "Bits per weight must be greater than 0 and at most 32."
@@ -254,6 +260,7 @@ class ApiPrice(SourcedRecord):
         return 0.7 * self.usd_per_1m_input + 0.3 * self.usd_per_1m_output
 
     def clean(self) -> None:
+        super().clean()
         errors = {}
         for field in ("usd_per_1m_input", "usd_per_1m_output"):
             value = getattr(self, field)

@@ -98,3 +98,18 @@ def test_admin_keeps_a_published_price_and_its_source_read_only(client, staff_us
     form = client.get(f"/admin/devices/cloudoffer/{offer.pk}/change/").context["adminform"].form
     assert "usd_per_hour" not in form.fields and "source" not in form.fields
     assert "usd_per_hour" in client.get("/admin/devices/cloudoffer/add/").context["adminform"].form.fields
+
+
+def test_admin_saves_an_emptied_json_box_as_empty_not_null(client, staff_user):
+    from devices.models import Device
+
+    client.force_login(staff_user)
+    device = Device.objects.get(slug="nvidia-l4")
+    url = f"/admin/devices/device/{device.pk}/change/"
+    form = client.get(url).context["adminform"].form
+    data = {name: ("" if value is None else value) for name, value in form.initial.items()}
+    data["derived_fields"] = ""
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    device.refresh_from_db()
+    assert device.derived_fields == []
