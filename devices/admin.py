@@ -1,8 +1,9 @@
 from django.contrib import admin
 
+from hwfit.admin_base import PublishedPriceAdmin
+
 from .models import CloudOffer, Device
 
-PUBLISHED_FACTS = ("usd_per_hour", "gpu_count", "tier", "as_of", "source")
 
 
 @admin.register(Device)
@@ -24,16 +25,10 @@ class DeviceAdmin(admin.ModelAdmin):
 
 
 @admin.register(CloudOffer)
-class CloudOfferAdmin(admin.ModelAdmin):
+class CloudOfferAdmin(PublishedPriceAdmin):
     list_display = ("provider", "device_label", "device", "gpu_count", "usd_per_hour", "tier", "as_of")
     list_filter = ("provider", "tier", "device__vendor")
     search_fields = ("provider", "device_label", "device__name")
     list_select_related = ("device",)
     autocomplete_fields = ("device",)
-    readonly_fields = ("as_of_date", "created_at", "updated_at")
-
-    def get_readonly_fields(self, request, obj=None):
-        # A published price is a fact as of its date: a new price is a new record, so the
-        # price, its date and its source are not edited in place once saved.
-        fields = super().get_readonly_fields(request, obj)
-        return (*fields, *PUBLISHED_FACTS) if obj is not None else fields
+    published_facts = ("usd_per_hour", "gpu_count", "tier", "as_of", "source")

@@ -1,8 +1,8 @@
 from django.contrib import admin
 
-from .models import ApiPrice, ModelArchitecture, QuantizationFormat, Runtime
+from hwfit.admin_base import PublishedPriceAdmin
 
-PUBLISHED_FACTS = ("usd_per_1m_input", "usd_per_1m_output", "as_of", "source")
+from .models import ApiPrice, ModelArchitecture, QuantizationFormat, Runtime
 
 
 @admin.register(ModelArchitecture)
@@ -46,17 +46,10 @@ class RuntimeAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiPrice)
-class ApiPriceAdmin(admin.ModelAdmin):
+class ApiPriceAdmin(PublishedPriceAdmin):
     list_display = ("provider", "model_label", "model", "usd_per_1m_input", "usd_per_1m_output", "as_of")
     list_filter = ("provider",)
     search_fields = ("provider", "model_label", "model__name")
     list_select_related = ("model",)
     autocomplete_fields = ("model",)
-    # Prices are facts as published on a date: the date and its source are not edited in place.
-    readonly_fields = ("as_of_date", "created_at", "updated_at")
-
-    def get_readonly_fields(self, request, obj=None):
-        # A published price is a fact as of its date: a new price is a new record, so the
-        # price, its date and its source are not edited in place once saved.
-        fields = super().get_readonly_fields(request, obj)
-        return (*fields, *PUBLISHED_FACTS) if obj is not None else fields
+    published_facts = ("usd_per_1m_input", "usd_per_1m_output", "as_of", "source")
