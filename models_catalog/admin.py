@@ -22,7 +22,7 @@ class ModelArchitectureAdmin(admin.ModelAdmin):
         ("Mixture of experts", {"fields": ("n_experts", "n_experts_active", "n_shared_experts",
                                            "moe_intermediate_size", "n_dense_layers")}),
         ("Attention layout", {"fields": ("attention_pattern", "sliding_window", "n_global_layers", "global_kv_heads",
-                                         "global_head_dim", "kv_lora_rank", "qk_rope_head_dim")}),
+                                         "global_head_dim", "global_kv_shared", "kv_lora_rank", "qk_rope_head_dim")}),
         ("Diffusion", {"fields": ("block_size", "tokens_per_forward", "self_conditioning")}),
         ("Provenance", {"fields": ("benchmark_scores", "source", "derived_fields", "notes", "created_at", "updated_at")}),
     )

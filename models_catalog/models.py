@@ -71,6 +71,8 @@ class ModelArchitecture(SourcedRecord):
     n_global_layers = models.PositiveIntegerField("global-attention layers", null=True, blank=True)
     global_kv_heads = models.PositiveIntegerField("KV heads of global layers", null=True, blank=True)
     global_head_dim = models.PositiveIntegerField("head dim of global layers", null=True, blank=True)
+    global_kv_shared = models.BooleanField("global layers share K and V", default=False,
+                                           help_text="The global layers cache one tensor for keys and values (V = K).")
     kv_lora_rank = models.PositiveIntegerField("MLA latent size", null=True, blank=True)
     qk_rope_head_dim = models.PositiveIntegerField("MLA RoPE key dim", null=True, blank=True)
     attention_pattern = models.TextField(blank=True, default="")

@@ -81,10 +81,12 @@ _LAYOUTS: dict[str, dict[str, int]] = {
     # "alternating local sliding (4096) / global layers (21+21)"
     "Gemma 2 9B": {"n_global_layers": 21},
     # "(50 sliding + 10 full); ... global KV heads 4 @ head_dim 512"
-    "Gemma 4 31B": {"n_global_layers": 10, "global_kv_heads": 4, "global_head_dim": 512},
+    # "attention_k_eq_v=true" / "with k_eq_v": global layers cache K only (V = K).
+    "Gemma 4 31B": {"n_global_layers": 10, "global_kv_heads": 4, "global_head_dim": 512, "global_kv_shared": True},
     # "25 sliding + 5 full ... global 2 KV @512"
-    "Gemma 4 26B-A4B": {"n_global_layers": 5, "global_kv_heads": 2, "global_head_dim": 512},
-    "DiffusionGemma 26B-A4B-it": {"n_global_layers": 5, "global_kv_heads": 2, "global_head_dim": 512},
+    "Gemma 4 26B-A4B": {"n_global_layers": 5, "global_kv_heads": 2, "global_head_dim": 512, "global_kv_shared": True},
+    "DiffusionGemma 26B-A4B-it": {"n_global_layers": 5, "global_kv_heads": 2, "global_head_dim": 512,
+                                  "global_kv_shared": True},
     # "(12 sliding + 12 full)" / "(18 sliding + 18 full)"
     "gpt-oss-20b": {"n_global_layers": 12},
     "gpt-oss-120b": {"n_global_layers": 18},
@@ -166,6 +168,7 @@ def load_models(data_dir: Path | str) -> pd.DataFrame:
             "n_global_layers": None,
             "global_kv_heads": None,
             "global_head_dim": None,
+            "global_kv_shared": False,
             "kv_lora_rank": None,
             "qk_rope_head_dim": None,
             "block_size": _int(row["block_size"]),

@@ -14,7 +14,7 @@ MODEL_FIELDS = (
     ("Mixture of experts", (("n_experts", ""), ("n_experts_active", ""), ("n_shared_experts", ""),
                             ("moe_intermediate_size", ""), ("n_dense_layers", ""))),
     ("Attention", (("attention_pattern", ""), ("sliding_window", "tokens"), ("n_global_layers", ""),
-                   ("global_kv_heads", ""), ("global_head_dim", ""), ("kv_lora_rank", ""), ("qk_rope_head_dim", ""))),
+                   ("global_kv_heads", ""), ("global_head_dim", ""), ("global_kv_shared", ""), ("kv_lora_rank", ""), ("qk_rope_head_dim", ""))),
     ("Diffusion", (("block_size", "tokens"), ("tokens_per_forward", "tokens"), ("self_conditioning", ""))),
 )
 

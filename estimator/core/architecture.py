@@ -268,7 +268,9 @@ def model_arrays(frame: pd.DataFrame) -> ModelArrays:
     rope_dim = np.nan_to_num(col(frame, "qk_rope_head_dim"))
     is_mla = ~np.isnan(kv_lora) & (kv_lora > 0)
     kv_elems_local = 2.0 * n_kv * head_dim
-    kv_elems_global = np.where(is_mla, kv_lora + rope_dim, 2.0 * global_kv * global_dim)
+    # Gemma 4's global layers use V = K (attention_k_eq_v): one cached tensor, not two.
+    kv_tensors_global = np.where(flag(frame, "global_kv_shared"), 1.0, 2.0)
+    kv_elems_global = np.where(is_mla, kv_lora + rope_dim, kv_tensors_global * global_kv * global_dim)
     # Absorbed MLA attends over the latent: scores over (rank + rope), values over rank.
     attn_local = 4.0 * n_heads * head_dim
     attn_global = np.where(is_mla, 2.0 * n_heads * (2.0 * kv_lora + rope_dim), 4.0 * n_heads * global_dim)

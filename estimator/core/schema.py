@@ -44,6 +44,7 @@ MODEL_COLUMNS: dict[str, str] = {
     "n_global_layers": "int",            # full-attention layers when sliding_window is set
     "global_kv_heads": "int",            # KV heads of global layers when they differ (Gemma 4)
     "global_head_dim": "int",            # head dim of global layers when it differs (Gemma 4)
+    "global_kv_shared": "bool",          # global layers cache one tensor for K and V (attention_k_eq_v)
     "kv_lora_rank": "int",               # MLA latent size (DeepSeek); None = plain GQA cache
     "qk_rope_head_dim": "int",           # MLA decoupled RoPE key dim
     "block_size": "int",                 # diffusion block / canvas size

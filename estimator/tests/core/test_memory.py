@@ -174,3 +174,10 @@ def test_it_marks_unsupported_formats(unit_priors):
     gptq = dict(Q8_0, slug="gptq", name="GPTQ int4", family="gptq", native_device_kinds=["gpu"])
     out = one(LLAMA_31_8B, gptq, TEST_MAC, unit_priors)
     assert out["verdict"] == "unsupported" and out["grade"] == "F"
+
+
+def test_it_caches_one_tensor_on_global_layers_that_share_k_and_v(unit_priors):
+    # Gemma 4's global layers use V = K (attention_k_eq_v): 5 global layers x 2 heads x 512, once.
+    out = one({**DIFFUSION_GEMMA, "global_kv_shared": True}, BF16, TEST_GPU, unit_priors, context=8192)
+    expected = (25 * 1024 * 2 * 8 * 256 + 5 * 8192 * 1 * 2 * 512) * 2
+    assert out["mem_kv_cache_bytes"] == expected == 293_601_280
