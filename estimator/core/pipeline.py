@@ -548,6 +548,14 @@ def _outputs(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficiencies, 
             (decode_tok_s, prefill_tok_s, diffusion_tok_s, diffusion_e2e, gen_tok_s_1, batch_tok_s))
     gen_tok_s = np.where(is_dif, diffusion_tok_s, decode_tok_s)
 
+    def named_bound(codes, tok_s) -> pd.Categorical:
+        # A figure that is not computed (no fit, unknown peak) has no bound either.
+        codes = np.where(np.isnan(tok_s), -1, np.asarray(codes, dtype=np.int64))
+        return pd.Categorical.from_codes(codes, categories=list(BOUND_NAMES))
+
+    gen_bound = named_bound(gen_bound.codes, gen_tok_s)
+    diffusion_bound = named_bound(diffusion_bound.codes, diffusion_tok_s)
+
     grade = pd.Categorical.from_codes(grades.grade_codes(gen_tok_s_1, verdict_code), categories=list(grades.GRADES))
     given_tier = coded(frame, "quality_tier")
     missing_tier = np.isin(given_tier.codes, np.flatnonzero(given_tier.uniques == ""))
@@ -557,7 +565,6 @@ def _outputs(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficiencies, 
         tier = pd.Categorical(tier)
     else:
         tier = given_tier.categorical()
-    bounds = pd.Index(BOUND_NAMES, dtype=object)
     power = col(frame, "tdp_w") * prep.n_devices
     kwh = col(frame, "usd_per_kwh", DEFAULT_USD_PER_KWH)
     rental_h = col(frame, "rental_usd_per_hour") * prep.n_devices
@@ -585,12 +592,12 @@ def _outputs(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficiencies, 
                                      np.where(verdict_code == memory_mod.OFFLOAD, prep.verdict.layers_on_device, np.nan)),
         "format_supported": prep.supported,
         # speed (tokens/s, seconds) and the bound that names each figure
-        "decode_tok_s": decode_tok_s, "decode_pass_s": dec.total, "decode_bound": pd.Categorical.from_codes(dec.bound, bounds),
+        "decode_tok_s": decode_tok_s, "decode_pass_s": dec.total, "decode_bound": named_bound(dec.bound, decode_tok_s),
         "decode_compute_s": dec.compute, "decode_memory_s": dec.memory, "decode_overhead_s": dec.overhead,
         "decode_flops": dec.flops / dec.passes, "decode_bytes": dec.traffic / dec.passes,
         "experts_touched_frac": np.where(m.is_moe, expert_coverage(m.n_experts, m.top_k, batch)
                                          / np.maximum(m.n_experts, 1.0), np.nan),
-        "prefill_tok_s": prefill_tok_s, "prefill_s": pre.total, "prefill_bound": pd.Categorical.from_codes(pre.bound, bounds),
+        "prefill_tok_s": prefill_tok_s, "prefill_s": pre.total, "prefill_bound": named_bound(pre.bound, prefill_tok_s),
         "prefill_flops": pre.flops, "prefill_bytes": pre.traffic, "prefill_passes": pre.passes,
         "ttft_s": pre.total + t["first_token"].total,
         "diffusion_tok_s": diffusion_tok_s, "diffusion_s": diffusion_s, "diffusion_e2e_tok_s": diffusion_e2e,
@@ -600,7 +607,7 @@ def _outputs(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficiencies, 
         "diffusion_block_size": np.where(is_dif, prep.block, np.nan),
         "diffusion_steps_per_block": np.where(is_dif, prep.steps, np.nan),
         "gen_tok_s": gen_tok_s, "gen_tok_s_batch1": gen_tok_s_1, "gen_bound": gen_bound,
-        "max_batch": prep.max_batch, "max_batch_tok_s": batch_tok_s, "max_batch_bound": pd.Categorical.from_codes(batch_bound, bounds),
+        "max_batch": prep.max_batch, "max_batch_tok_s": batch_tok_s, "max_batch_bound": named_bound(batch_bound, batch_tok_s),
         # roofline inputs shown with the figures
         "peak_flops": prep.peak, "peak_flops_source": prep.peak_source.categorical(),
         "peak_flops_is_fallback": prep.peak_is_fallback, "bandwidth_bytes_s": prep.bandwidth,

@@ -141,3 +141,21 @@ def test_it_shows_the_flops_and_bytes_behind_each_pass():
     assert out["prefill_flops"] == pytest.approx(1024 * 2 * (8.03e9 - embedding), rel=0.10)
     assert out["prefill_passes"] >= 1
     assert np.isnan(out["diffusion_flops"]) if isinstance(out["diffusion_flops"], float) else out["diffusion_flops"] is None
+
+
+def test_a_figure_that_is_not_computed_names_no_bound():
+    """A device without a memory size gets no speed, so no bound either (never a stray 'overhead')."""
+    import pandas as pd
+
+    from estimator.core import pipeline
+
+    model = {"slug": "m", "name": "m", "generation_mode": "autoregressive", "diffusion_attention": "",
+             "total_params_b": 8.0, "n_layers": 32, "hidden_size": 4096, "n_heads": 32, "n_kv_heads": 8,
+             "head_dim": 128, "intermediate_size": 14336, "vocab_size": 128256, "max_context": 131072}
+    quant = {"slug": "q", "name": "q", "family": "gguf", "bits_per_weight": 4.8944, "compute_dtype": "fp16"}
+    cpu = {"slug": "cpu", "name": "cpu", "vendor": "AMD", "kind": "cpu", "memory_gb": None,
+           "memory_bandwidth_gbs": None, "usable_memory_fraction": 1.0}
+    out = pipeline.estimate_one(model, quant, cpu)
+    assert out["verdict"] == "unknown"
+    assert out["gen_tok_s"] is None or pd.isna(out["gen_tok_s"])
+    assert out["gen_bound"] is None and out["decode_bound"] is None
