@@ -2,7 +2,8 @@
 
     t_pass = max(FLOPs / (peak * eff_c), bytes / (bandwidth * eff_m)) + t_fixed
 
-Bytes: the dense weights minus the input embedding (a gather of T rows), plus the routed experts
+Bytes: the dense weights minus the input embedding (a gather of T rows) and minus the LM head
+when the pass projects no logits (a diffusion commit), plus the routed experts
 the batch actually touches (`expert_coverage`), plus the KV cache read, plus the fp32 logits
 written and read once. FLOPs: 2 per active matmul parameter per token, the LM head for the rows
 whose logits are projected, attention (QK^T and PV), DiffusionGemma's self-conditioning GEMM,
@@ -94,7 +95,10 @@ def pass_cost(
     touched = expert_coverage(m.n_experts, m.top_k, routed_tokens)
     # Self-conditioning multiplies softmax(previous logits) by the embedding matrix: read in full.
     embedding_read = np.where(self_conditioning, m.skipped_per_pass, 0.0)
-    weights = m.dense_params - m.skipped_per_pass + embedding_read + touched * m.expert_params
+    # A pass that projects no logits (a diffusion commit) does not read the LM head; a tied one
+    # is still read when it serves as the self-conditioning embedding.
+    head_unread = np.where((logits_rows > 0) | (self_conditioning & m.tied), 0.0, m.lm_head)
+    weights = m.dense_params - m.skipped_per_pass - head_unread + embedding_read + touched * m.expert_params
     weight_bytes = weights * bytes_per_weight
 
     keys_mean = cached + np.where(causal, (tokens + 1.0) / 2.0, tokens)

@@ -355,11 +355,17 @@ def prepare(frame: pd.DataFrame, priors: dict, *, configuration: str = "verdict"
 
     # Memory and verdict.
     overhead = _lookup(constants["memory_overhead_gb"], kind, constants["memory_overhead_gb"]["*"]) * GIB
-    diffusion_tokens = np.where(m.diffusion_full_attention & cache.eq("none"), prompt + gen, block)
+    # Tokens (and logit rows) of a sequence's largest diffusion pass. Family A runs FULL forwards
+    # over prompt + canvas with logits for every row: every step without a cache, and the
+    # refresh at each block start with a prefix or dual cache (DIFFUSION.md 1.2, 2.1, 4).
+    diffusion_tokens = np.where(m.diffusion_full_attention, prompt + gen, block)
     pass_tokens = np.fmax(np.minimum(prompt, chunk), batch)
     pass_tokens = np.where(m.is_diffusion, np.fmax(pass_tokens, batch * diffusion_tokens), pass_tokens)
     logits_rows = np.where(m.is_diffusion, batch * diffusion_tokens, batch)
-    mem = memory_mod.memory_breakdown(m, bpw, kv_b, batch=batch, context=context, pass_tokens=pass_tokens,
+    # Family A without a cache (vanilla LLaDA) re-runs the whole canvas every step and keeps no KV
+    # cache; a prefix or dual cache holds prompt + canvas (DIFFUSION.md 4).
+    kv_context = np.where(m.diffusion_full_attention & cache.eq("none"), 0.0, context)
+    mem = memory_mod.memory_breakdown(m, bpw, kv_b, batch=batch, context=kv_context, pass_tokens=pass_tokens,
                                       logits_rows=logits_rows, overhead=overhead, image_input=image)
     supported = _format_supported(frame, kind)
     host_memory = col(frame, "host_memory_gb", 64.0) * GIB
@@ -396,7 +402,7 @@ def prepare(frame: pd.DataFrame, priors: dict, *, configuration: str = "verdict"
 
     # Largest batch that fits: per-sequence KV, decode activations and logits scale with b;
     # the prefill chunk's activations are held once.
-    mem1 = memory_mod.memory_breakdown(m, bpw, kv_b, batch=1.0, context=context,
+    mem1 = memory_mod.memory_breakdown(m, bpw, kv_b, batch=1.0, context=kv_context,
                                        pass_tokens=np.where(m.is_diffusion, diffusion_tokens, 1.0),
                                        logits_rows=np.where(m.is_diffusion, diffusion_tokens, 1.0),
                                        overhead=overhead + mem.activations, image_input=image)
@@ -541,11 +547,16 @@ def _outputs(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficiencies, 
         gen_bound = pd.Categorical.from_codes(dec.bound, categories=list(BOUND_NAMES))
     batch_tok_s = np.where(prep.max_batch >= 1, batch_tok_s, np.nan)
     verdict_code = prep.verdict_code
+    decode_pass_s, prefill_s = dec.total, pre.total
+    ttft_s = pre.total + t["first_token"].total
     if configuration == "verdict":
+        # A configuration that cannot run has no speed: neither rates nor times (TTFT included).
         dead = np.isin(verdict_code, [memory_mod.NO_FIT, memory_mod.UNKNOWN, memory_mod.UNSUPPORTED])
-        decode_tok_s, prefill_tok_s, diffusion_tok_s, diffusion_e2e, gen_tok_s_1, batch_tok_s = (
+        (decode_tok_s, prefill_tok_s, diffusion_tok_s, diffusion_e2e, gen_tok_s_1, batch_tok_s,
+         decode_pass_s, prefill_s, ttft_s, diffusion_s) = (
             np.where(dead, np.nan, a) for a in
-            (decode_tok_s, prefill_tok_s, diffusion_tok_s, diffusion_e2e, gen_tok_s_1, batch_tok_s))
+            (decode_tok_s, prefill_tok_s, diffusion_tok_s, diffusion_e2e, gen_tok_s_1, batch_tok_s,
+             decode_pass_s, prefill_s, ttft_s, diffusion_s))
     gen_tok_s = np.where(is_dif, diffusion_tok_s, decode_tok_s)
 
     def named_bound(codes, tok_s) -> pd.Categorical:
@@ -592,14 +603,14 @@ def _outputs(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficiencies, 
                                      np.where(verdict_code == memory_mod.OFFLOAD, prep.verdict.layers_on_device, np.nan)),
         "format_supported": prep.supported,
         # speed (tokens/s, seconds) and the bound that names each figure
-        "decode_tok_s": decode_tok_s, "decode_pass_s": dec.total, "decode_bound": named_bound(dec.bound, decode_tok_s),
+        "decode_tok_s": decode_tok_s, "decode_pass_s": decode_pass_s, "decode_bound": named_bound(dec.bound, decode_tok_s),
         "decode_compute_s": dec.compute, "decode_memory_s": dec.memory, "decode_overhead_s": dec.overhead,
         "decode_flops": dec.flops / dec.passes, "decode_bytes": dec.traffic / dec.passes,
         "experts_touched_frac": np.where(m.is_moe, expert_coverage(m.n_experts, m.top_k, batch)
                                          / np.maximum(m.n_experts, 1.0), np.nan),
-        "prefill_tok_s": prefill_tok_s, "prefill_s": pre.total, "prefill_bound": named_bound(pre.bound, prefill_tok_s),
+        "prefill_tok_s": prefill_tok_s, "prefill_s": prefill_s, "prefill_bound": named_bound(pre.bound, prefill_tok_s),
         "prefill_flops": pre.flops, "prefill_bytes": pre.traffic, "prefill_passes": pre.passes,
-        "ttft_s": pre.total + t["first_token"].total,
+        "ttft_s": ttft_s,
         "diffusion_tok_s": diffusion_tok_s, "diffusion_s": diffusion_s, "diffusion_e2e_tok_s": diffusion_e2e,
         "diffusion_bound": diffusion_bound,
         "derived": _derived_text(m),

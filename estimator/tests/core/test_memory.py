@@ -181,3 +181,45 @@ def test_it_caches_one_tensor_on_global_layers_that_share_k_and_v(unit_priors):
     out = one({**DIFFUSION_GEMMA, "global_kv_shared": True}, BF16, TEST_GPU, unit_priors, context=8192)
     expected = (25 * 1024 * 2 * 8 * 256 + 5 * 8192 * 1 * 2 * 512) * 2
     assert out["mem_kv_cache_bytes"] == expected == 293_601_280
+
+
+LLADA = dict(LLAMA_31_8B, slug="llada", name="LLaDA-like", generation_mode="block_diffusion",
+             diffusion_attention="full", n_kv_heads=32, block_size=32, tokens_per_forward=3.0)
+
+
+@pytest.mark.parametrize("cache", ["none", "prefix", "dual"])
+def test_it_holds_the_logits_of_a_full_attention_models_full_forward_whatever_the_cache(unit_priors, cache):
+    # Family A (LLaDA): even with a prefix or dual cache, each block starts with a FULL forward over
+    # prompt + canvas that projects every row (Fast-dLLM's refresh): 512 + 256 rows x vocab x fp32,
+    # not one block's 32 rows.
+    out = one(LLADA, BF16, TEST_GPU, unit_priors, prompt_len=512, gen_len=256, context=768, diffusion_cache=cache)
+    assert out["mem_logits_bytes"] == 768 * 128256 * 4
+    # Activations of that pass: 768 tokens x (4 x hidden + 2 x FFN width) x 2 bytes.
+    assert out["mem_activations_bytes"] == 768 * (4 * 4096 + 2 * 14336) * 2
+
+
+def test_it_sizes_the_self_conditioning_buffer_for_the_block_actually_decoded(unit_priors):
+    # DiffusionGemma run with 64-token blocks: logits and the self-conditioning buffer both hold 64 rows.
+    out = one(DIFFUSION_GEMMA, BF16, TEST_GPU, unit_priors, block_size=64)
+    assert out["mem_logits_bytes"] == 64 * 262144 * 4 + 64 * (262144 * 4 + 2816 * 2)
+
+
+def test_it_gives_no_speed_and_no_times_when_the_model_cannot_run(unit_priors):
+    # DeepSeek V3 at BF16 (1.3 TB) on a 64 GB Mac: no_fit, so no tokens/s and no seconds either.
+    out = one(DEEPSEEK_V3, BF16, TEST_MAC, unit_priors, prompt_len=512)
+    assert out["verdict"] == "no_fit"
+    for column in ("decode_tok_s", "prefill_tok_s", "gen_tok_s", "ttft_s", "prefill_s", "decode_pass_s"):
+        assert np.isnan(out[column]), column
+    dif = one(DIFFUSION_GEMMA, BF16, dict(TEST_MAC, memory_gb=16.0), unit_priors)
+    assert dif["verdict"] == "no_fit"
+    assert np.isnan(dif["diffusion_s"]) and np.isnan(dif["diffusion_tok_s"]) and np.isnan(dif["ttft_s"])
+
+
+def test_it_holds_no_kv_cache_for_full_attention_diffusion_without_a_cache(unit_priors):
+    # Vanilla LLaDA recomputes prompt + canvas every step: no KV cache. A dual cache keeps the
+    # K/V of all 768 positions: 768 x 32 layers x (K, V) x 32 heads x 128 x 2 bytes.
+    none = one(LLADA, BF16, TEST_GPU, unit_priors, prompt_len=512, gen_len=256, context=768, diffusion_cache="none")
+    dual = one(LLADA, BF16, TEST_GPU, unit_priors, prompt_len=512, gen_len=256, context=768, diffusion_cache="dual")
+    assert none["mem_kv_cache_bytes"] == 0
+    assert dual["mem_kv_cache_bytes"] == 768 * 32 * 2 * 32 * 128 * 2
+    assert none["mem_total_bytes"] == pytest.approx(dual["mem_total_bytes"] - dual["mem_kv_cache_bytes"])

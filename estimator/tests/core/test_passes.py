@@ -81,3 +81,23 @@ def test_it_decodes_moe_models_at_the_speed_of_active_parameters(unit_priors):
     assert out["decode_tok_s"].iloc[1] == pytest.approx(out["decode_tok_s"].iloc[0], rel=1e-9)
     # ... and about total/active times faster than reading every weight would allow.
     assert out["decode_tok_s"].iloc[0] > 5 * 1e12 / out["mem_weights_bytes"].iloc[0]
+
+
+def test_it_does_not_read_the_lm_head_in_a_pass_that_projects_no_logits():
+    # A diffusion commit writes the clean block's KV and projects no logits (FLOPs: no LM head),
+    # so its bytes hold neither embedding matrix: Llama untied, 8e9 - 2 x 128256 x 4096.
+    m = model_arrays(frame(LLAMA_31_8B))
+    embedding = 128256 * 4096
+    commit = pass_cost(m, np.array([2.0]), 2.0, tokens=32.0, batch=1.0, cached=512.0, causal=False, logits_rows=0.0)
+    assert commit.weight_bytes[0] == pytest.approx((8e9 - 2 * embedding) * 2)
+    assert commit.flops[0] == pytest.approx(2 * 32 * (8e9 - 2 * embedding))
+    # DiffusionGemma (tied): the commit reads no V x d matrix; a self-conditioned step reads it once.
+    g = model_arrays(frame(DIFFUSION_GEMMA))
+    x = (25.2e9 - 3.8e9) / 120
+    head = 262144 * 2816
+    touched = expert_coverage(128, 8, 256)
+    g_commit = pass_cost(g, np.array([2.0]), 2.0, tokens=256.0, batch=1.0, cached=512.0, causal=False, logits_rows=0.0)
+    g_step = pass_cost(g, np.array([2.0]), 2.0, tokens=256.0, batch=1.0, cached=512.0, causal=False,
+                       logits_rows=256.0, self_conditioning=True)
+    assert g_commit.weight_bytes[0] == pytest.approx((25.2e9 - 128 * x - head + touched * x) * 2)
+    assert g_step.weight_bytes[0] == pytest.approx((25.2e9 - 128 * x + touched * x) * 2)
