@@ -2,7 +2,7 @@ from django.shortcuts import get_object_or_404, render
 
 from hwfit.catalog_pages import field_rows
 
-from .models import Device
+from .models import Device, DeviceKind
 
 DEVICE_FIELDS = (
     ("Identity", (("vendor", ""), ("kind", ""), ("launch_year", ""), ("launch_price_usd", "$"), ("tdp_w", "W"))),
@@ -17,6 +17,10 @@ DEVICE_FIELDS = (
 def device_list(request):
     devices = Device.objects.only("name", "slug", "vendor", "kind", "memory_gb", "memory_bandwidth_gbs", "bf16_tflops", "fp16_tflops")
     kind = request.GET.get("kind")
+    if kind and kind not in DeviceKind.values:
+        # Said on the page, never sent to the database (PostgreSQL refuses a NUL byte with a 500).
+        error = f"Unknown kind {kind!r}: one of {', '.join(DeviceKind.values)}."
+        return render(request, "devices/device_list.html", {"devices": devices.none(), "error": error}, status=400)
     if kind:
         devices = devices.filter(kind=kind)
     return render(request, "devices/device_list.html", {"devices": devices, "kind": kind})

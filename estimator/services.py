@@ -256,14 +256,13 @@ def estimate_scenarios(*, scenarios: list[dict[str, Any]], catalog: Catalog | No
         raise ScenarioInputError(errors)
 
     models = model_refs.rows(catalog.models)
-    mode_errors = {
-        index: {"mode": [f"{name} is autoregressive: the diffusion mode needs a block-diffusion model."]}
-        for index, (scenario, name, generation) in enumerate(zip(scenarios, models["name"].tolist(),
-                                                                  models["generation_mode"].tolist()))
-        if scenario.get("mode") == "diffusion" and generation != "block_diffusion"
-    }
-    if mode_errors:
-        raise ScenarioInputError(mode_errors)
+    model_errors = {}
+    for index, (scenario, model) in enumerate(zip(scenarios, models.to_dict("records"))):
+        problems = _model_workload_errors(scenario, model)
+        if problems:
+            model_errors[index] = problems
+    if model_errors:
+        raise ScenarioInputError(model_errors)
 
     frame = pipeline.paired_scenarios(models, quant_refs.rows(catalog.quantizations), device_refs.rows(catalog.devices),
                                       **_workload_columns(models, scenarios))
@@ -274,8 +273,54 @@ def estimate_scenarios(*, scenarios: list[dict[str, Any]], catalog: Catalog | No
     result["model_name"] = frame["model_name"].to_numpy()
     result["quant_name"] = frame["quant_name"].to_numpy()
     result["device_name"] = frame["device_name"].to_numpy()
+    result["context_within_window"] = context_within_window(result["context"], models["max_context"])
     inline = {"model": model_refs.inline, "quantization": quant_refs.inline, "device": device_refs.inline}
     return result_records(result, modes=[scenario.get("mode") for scenario in scenarios], inline=inline)
+
+
+def _known(value: Any) -> float | None:
+    """A catalog number, or None where the catalog leaves it empty (None/NaN)."""
+    if value is None or pd.isna(value):
+        return None
+    return float(value)
+
+
+def _model_workload_errors(scenario: dict[str, Any], model: dict[str, Any]) -> dict[str, list[str]]:
+    """What a scenario asks that its model cannot do: field -> reasons (empty when nothing).
+
+    The serializer checks the workload on its own; these checks need the model's row: its
+    generation mode, its context window, its diffusion block.
+    """
+    name = model["name"]
+    diffusion = model["generation_mode"] == "block_diffusion"
+    problems: dict[str, list[str]] = {}
+    if scenario.get("mode") == "diffusion" and not diffusion:
+        problems["mode"] = [f"{name} is autoregressive: the diffusion mode needs a block-diffusion model."]
+    window = _known(model.get("max_context"))
+    if window is not None:
+        for api_name in ("context_tokens", "prompt_tokens"):
+            tokens = scenario.get(api_name)
+            if tokens is not None and tokens > window:
+                problems[api_name] = [f"{name} reads at most {window:,.0f} tokens (its max_context); "
+                                      f"{api_name} is {tokens:,}."]
+    per_forward = scenario.get("tokens_per_forward")
+    if diffusion and per_forward is not None and scenario.get("block_size") is None:
+        # Given both, the serializer compares them; given one, the block is the model's own. (A
+        # smaller block given alone is fine: the model's tokens per forward is capped at it.)
+        block = _known(model.get("block_size"))
+        if block is not None and per_forward > block:
+            problems["tokens_per_forward"] = [f"Tokens per forward ({per_forward:g}) cannot exceed the block size "
+                                              f"({name}'s is {block:g}; give block_size for another)."]
+    return problems
+
+
+def context_within_window(context: pd.Series | np.ndarray, max_context: pd.Series | np.ndarray) -> np.ndarray:
+    """Per row: the context fits the model's window (True/False), or None where the window is unknown."""
+    context = pd.to_numeric(pd.Series(np.asarray(context)), errors="coerce").to_numpy(dtype=np.float64)
+    window = pd.to_numeric(pd.Series(np.asarray(max_context)), errors="coerce").to_numpy(dtype=np.float64)
+    within = np.where(context <= window, True, False).astype(object)
+    within[np.isnan(window) | np.isnan(context)] = None
+    return within
 
 
 def estimate_one(*, scenario: dict[str, Any]) -> dict[str, Any]:
@@ -324,7 +369,9 @@ def compatibility(
     """One model on every device, or every model on one device, for each quantization asked.
 
     Rows come in catalog order (model name, quantization bits descending, device vendor and name).
-    With mode=diffusion an autoregressive model's row has no diffusion figure (tokens_per_s null).
+    For one model, a workload it cannot run (diffusion on an autoregressive model, a context beyond
+    its window) is a ValidationError as for an estimate; for one device, such a model's row has no
+    diffusion figure (tokens_per_s null) or says `context_within_window: false`.
     Raises ValidationError naming a bad query parameter.
     """
     catalog = catalog_load()
@@ -332,6 +379,10 @@ def compatibility(
     devices = catalog.devices.frame
     if model_slug is not None:
         models = models[models["slug"] == model_slug]
+        # One model: a workload it cannot run is the request's mistake, as for an estimate.
+        problems = {} if models.empty else _model_workload_errors({**workload, "mode": mode}, models.iloc[0].to_dict())
+        if problems:
+            raise ValidationError(problems)
     if device_slug is not None:
         devices = devices[devices["slug"] == device_slug]
     if runtime and runtime not in catalog.runtimes:
@@ -351,6 +402,8 @@ def compatibility(
         api_prices=catalog.prices, **scalar_workload,
     )
     result["usd_per_kwh"] = scalar_workload["usd_per_kwh"]
+    windows = result["model_slug"].astype(object).map(dict(zip(models["slug"], models["max_context"])))
+    result["context_within_window"] = context_within_window(result["context"], windows)
     return ResultTable(result, mode=mode)
 
 
@@ -403,6 +456,7 @@ _SPEC: tuple[tuple[str, str, str, Callable[[list[Any]], list[Any]] | None], ...]
     ("", "grade", "grade", None),
     ("", "calibrated", "calibrated", None),
     ("", "quality_tier", "quality_tier", None),
+    ("", "context_within_window", "context_within_window", None),
     ("memory", "total_bytes", "mem_total_bytes", None),
     ("memory", "weights_bytes", "mem_weights_bytes", None),
     ("memory", "weights_embedding_bytes", "mem_weights_embedding_bytes", None),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 
+import django_filters
+from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import F
@@ -64,8 +66,22 @@ class StableOrderingFilter(OrderingFilter):
 
     Without the pk tie-break two rows with equal keys may swap between page queries, so a client
     walking the pages could see one twice and miss another. NULLs sort first on SQLite and last on
-    PostgreSQL by default; pinning them last makes both databases give the same pages.
+    PostgreSQL by default; pinning them last makes both databases give the same pages. A field that
+    cannot be ordered by is a 400 naming it (DRF would drop it silently and answer in another order).
     """
+
+    def get_ordering(self, request, queryset, view):
+        params = request.query_params.get(self.ordering_param)
+        # A detail or compatibility URL is not ordered: its look-up ignores the parameter.
+        if params and not getattr(view, "detail", False):
+            terms = [term.strip() for term in params.split(",") if term.strip()]
+            valid = {item[0] for item in self.get_valid_fields(queryset, view, {"request": request})}
+            unknown = [term for term in terms if term.lstrip("-") not in valid]
+            if unknown:
+                raise serializers.ValidationError({self.ordering_param: [
+                    f"Cannot order by {', '.join(unknown)}: one of {', '.join(sorted(valid))} (prefix - for descending)."
+                ]})
+        return super().get_ordering(request, queryset, view)
 
     def filter_queryset(self, request, queryset, view):
         terms = []
@@ -85,6 +101,36 @@ class NamedSearchFilter(SearchFilter):
             return super().get_search_terms(request)
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({self.search_param: exc.detail}) from exc
+
+
+class StrictBooleanField(forms.NullBooleanField):
+    """true/false (1/0, yes/no) or absent; anything else is an error, not a filter silently dropped."""
+
+    TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise forms.ValidationError("Must be true or false.", code="invalid")
+
+    def validate(self, value):
+        pass
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+    def __init__(self, *args, **kwargs):
+        # The default select widget turns an unknown value into "not given" before the field sees it.
+        kwargs.setdefault("widget", forms.TextInput)
+        super().__init__(*args, **kwargs)
 
 
 class CatalogPagination(PageNumberPagination):

@@ -94,6 +94,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "hwfit.middleware.RejectNulQueryMiddleware",
 ]
 
 ROOT_URLCONF = "hwfit.urls"

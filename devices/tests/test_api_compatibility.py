@@ -34,6 +34,13 @@ def test_the_mode_chooses_the_figure_and_leaves_autoregressive_models_without_a_
     assert by_slug["sdar-8b-chat"]["tokens_per_s"] == by_slug["sdar-8b-chat"]["speed"]["diffusion_tokens_per_s"]
 
 
+def test_it_flags_the_models_whose_window_is_shorter_than_the_context(api):
+    rows = api.get(URL, {"quantization": "q4-k-m", "context_tokens": 200_000, "page_size": 100}).json()["results"]
+    within = {row["model"]["slug"]: row["context_within_window"] for row in rows}
+    # Llama 3.1 8B reads 131,072 tokens, DiffusionGemma 262,144; SDAR publishes no window.
+    assert (within["llama-3-1-8b"], within["diffusiongemma-26b-a4b-it"], within["sdar-8b-chat"]) == (False, True, None)
+
+
 def test_it_downloads_the_whole_table_as_csv(api):
     response = api.get(URL, {"format": "csv"})
     assert response.status_code == 200

@@ -21,10 +21,12 @@ from rest_framework.fields import empty
 
 from devices.models import Device
 from estimator import selectors, services
+from estimator.core import pipeline
 from models_catalog.models import ModelArchitecture, QuantizationFormat
 
 MAX_BATCH = 1000
 MAX_TOKENS = 10_000_000
+DEFAULT_CONTEXT = int(pipeline.WORKLOAD_DEFAULTS["context"])
 
 
 class OptionalBooleanField(serializers.BooleanField):
@@ -40,8 +42,9 @@ class WorkloadSerializer(serializers.Serializer):
         help_text="Which figure `tokens_per_s` reports: decode (autoregressive generation at `batch`), prefill "
                   "(prompt processing) or diffusion (block-diffusion generation; block-diffusion models only). "
                   "Default: the model's own generation mode.")
-    context_tokens = serializers.IntegerField(min_value=1, max_value=MAX_TOKENS, required=False,
-                                              help_text="Tokens the KV cache holds per sequence (default 4096).")
+    context_tokens = serializers.IntegerField(
+        min_value=1, max_value=MAX_TOKENS, required=False,
+        help_text=f"Tokens the KV cache holds per sequence (default {DEFAULT_CONTEXT}); at most the model's max_context.")
     prompt_tokens = serializers.IntegerField(min_value=1, max_value=MAX_TOKENS, required=False,
                                              help_text="Prompt length for prefill and TTFT (default: context - gen).")
     gen_tokens = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False,
@@ -71,9 +74,11 @@ class WorkloadSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict) -> dict:
         errors = {}
-        if attrs.get("prompt_tokens") and attrs.get("context_tokens") and attrs["prompt_tokens"] > attrs["context_tokens"]:
-            errors["prompt_tokens"] = [f"The prompt ({attrs['prompt_tokens']} tokens) cannot be longer than the "
-                                       f"context ({attrs['context_tokens']} tokens)."]
+        prompt, context = attrs.get("prompt_tokens"), attrs.get("context_tokens")
+        if prompt and prompt > (context or DEFAULT_CONTEXT):
+            # The KV cache is sized for the context: a longer prompt would be timed on a cache it overflows.
+            given = f"{context} tokens" if context else f"{DEFAULT_CONTEXT} tokens, the default: give context_tokens"
+            errors["prompt_tokens"] = [f"The prompt ({prompt} tokens) cannot be longer than the context ({given})."]
         if attrs.get("tokens_per_forward") and attrs.get("block_size") and attrs["tokens_per_forward"] > attrs["block_size"]:
             errors["tokens_per_forward"] = [f"Tokens per forward ({attrs['tokens_per_forward']:g}) cannot exceed the "
                                             f"block size ({attrs['block_size']})."]
@@ -325,6 +330,10 @@ class EstimateResultSerializer(serializers.Serializer):
     calibrated = serializers.BooleanField(read_only=True)
     error_band = _float("Relative error of `tokens_per_s` (0.15 = ±15%).")
     quality_tier = _str()
+    context_within_window = serializers.BooleanField(
+        read_only=True, allow_null=True,
+        help_text="`context_tokens` is at most the model's max_context; null when the window is unknown. An "
+                  "estimate that names a longer context is refused (400); a default one is flagged here.")
     workload = ResultWorkloadSerializer(read_only=True)
     memory = MemorySerializer(read_only=True)
     speed = SpeedSerializer(read_only=True)

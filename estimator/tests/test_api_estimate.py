@@ -226,6 +226,61 @@ def test_a_prompt_cannot_be_longer_than_the_context(api):
     assert list(response.json()) == ["prompt_tokens"]
 
 
+def test_it_rejects_a_context_longer_than_the_models_window_with_a_field_error(api):
+    # Llama 3.1 8B reads 131,072 tokens: a 200K context is not a slower estimate, it is impossible.
+    response = api.post(URL, {**LLAMA_ON_4090, "context_tokens": 200_000}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"context_tokens": [
+        "Llama 3.1 8B reads at most 131,072 tokens (its max_context); context_tokens is 200,000."]}
+    assert api.post(URL, {**LLAMA_ON_4090, "context_tokens": 131_072}, format="json").status_code == 200
+    query = api.get(URL, {**LLAMA_ON_4090, "context_tokens": 200_000})
+    assert (query.status_code, list(query.json())) == (400, ["context_tokens"])
+
+
+def test_a_batch_names_the_scenario_whose_context_exceeds_its_window(api):
+    response = api.post(URL, {"scenarios": [LLAMA_ON_4090, {**LLAMA_ON_4090, "context_tokens": 200_000}]},
+                        format="json")
+    assert response.status_code == 400
+    assert list(response.json()["scenarios"]) == ["1"]
+    assert list(response.json()["scenarios"]["1"]) == ["context_tokens"]
+
+
+def test_it_flags_a_default_context_beyond_the_models_window(api):
+    # Dream 7B reads 2,048 tokens; the default context (4,096) is longer, and the answer says so.
+    dream = api.post(URL, {"model": "dream-7b-instruct-v0", "quantization": "bf16", "device": "nvidia-h100-sxm"},
+                     format="json").json()
+    assert (dream["workload"]["context_tokens"], dream["context_within_window"]) == (4096, False)
+    assert api.post(URL, LLAMA_ON_4090, format="json").json()["context_within_window"] is True
+    # SDAR 8B publishes no window: unknown, not true.
+    sdar = api.post(URL, {"model": "sdar-8b-chat", "quantization": "bf16", "device": "nvidia-h100-sxm"},
+                    format="json").json()
+    assert sdar["context_within_window"] is None
+
+
+def test_it_rejects_a_prompt_longer_than_the_default_context(api):
+    # Without context_tokens the KV cache holds 4,096 tokens: a 9,000-token prompt would overflow it.
+    response = api.post(URL, {**LLAMA_ON_4090, "prompt_tokens": 9000}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"prompt_tokens": [
+        "The prompt (9000 tokens) cannot be longer than the context (4096 tokens, the default: give context_tokens)."]}
+    given = api.post(URL, {**LLAMA_ON_4090, "prompt_tokens": 9000, "context_tokens": 10_000}, format="json")
+    assert (given.status_code, given.json()["workload"]["prompt_tokens"]) == (200, 9000)
+
+
+def test_it_rejects_tokens_per_forward_beyond_the_models_own_block(api):
+    diffusion_gemma = {"model": "diffusiongemma-26b-a4b-it", "quantization": "bf16-safetensors",
+                       "device": "nvidia-h200-sxm"}
+    response = api.post(URL, {**diffusion_gemma, "tokens_per_forward": 300}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"tokens_per_forward": [
+        "Tokens per forward (300) cannot exceed the block size (DiffusionGemma 26B-A4B-it's is 256; give block_size "
+        "for another)."]}
+    # A smaller block given alone caps the model's own tokens per forward (15) at one step per block.
+    small_block = api.post(URL, {**diffusion_gemma, "block_size": 4}, format="json")
+    assert small_block.status_code == 200
+    assert (small_block.json()["workload"]["block_size"], small_block.json()["workload"]["steps_per_block"]) == (4, 1)
+
+
 def test_the_get_form_names_missing_parameters(api):
     response = api.get(URL, {"model": "llama-3-1-8b"})
     assert response.status_code == 400
@@ -279,13 +334,19 @@ def test_a_batch_holds_one_to_a_thousand_scenarios(api, size, message):
 
 
 def batch_of_1000() -> list[dict]:
-    models = list(ModelArchitecture.objects.order_by("pk").values_list("slug", flat=True))
+    models = list(ModelArchitecture.objects.order_by("pk").values_list("slug", "max_context"))
     quants = list(QuantizationFormat.objects.order_by("pk").values_list("slug", flat=True))
     devices = list(Device.objects.order_by("pk").values_list("slug", flat=True))
     inline = {"name": "My card", "kind": "gpu", "memory_gb": 48, "memory_bandwidth_gbs": 960, "fp16_tflops": 150}
-    return [{"model": models[i % len(models)], "quantization": quants[(i * 7) % len(quants)],
-             "device": inline if i % 10 == 0 else devices[(i * 13) % len(devices)],
-             "context_tokens": (1024, 8192, 32768)[i % 3], "batch": 1 + i % 4} for i in range(1000)]
+    scenarios = []
+    for i in range(1000):
+        model, window = models[i % len(models)]
+        # Within the model's window: a longer context is refused (test_it_rejects_a_context_longer_than_...).
+        context = min((1024, 8192, 32768)[i % 3], window or 32768)
+        scenarios.append({"model": model, "quantization": quants[(i * 7) % len(quants)],
+                          "device": inline if i % 10 == 0 else devices[(i * 13) % len(devices)],
+                          "context_tokens": context, "batch": 1 + i % 4})
+    return scenarios
 
 
 def test_a_batch_of_1000_answers_in_under_two_seconds(api):

@@ -85,6 +85,27 @@ def test_device_list_filters_by_kind(client, django_assert_max_num_queries):
     assert "Google TPU v5p" in body and "NVIDIA H100 SXM" not in body
 
 
+def test_device_list_names_an_unknown_kind(client):
+    response = client.get("/devices/", {"kind": "quantum"})
+    assert response.status_code == 400
+    assert "Unknown kind &#x27;quantum&#x27;: one of gpu, apple, tpu, cpu, npu." in response.content.decode()
+
+
+def test_device_list_answers_400_for_a_nul_byte_in_the_kind(client):
+    # The kind reached PostgreSQL, which refuses NUL in text: a 500.
+    assert client.get("/devices/", {"kind": "gpu\x00"}).status_code == 400
+
+
+@pytest.mark.parametrize("url", [
+    "/admin/devices/device/?vendor=%00", "/admin/models_catalog/modelarchitecture/?family=%00",
+    "/admin/autocomplete/?app_label=devices&model_name=cloudoffer&field_name=device&term=%00",
+])
+def test_admin_answers_400_for_a_nul_byte_in_the_query_string(client, staff_user, url):
+    # PostgreSQL refuses NUL in text: list filters and autocomplete failed with a 500 there.
+    client.force_login(staff_user)
+    assert client.get(url).status_code == 400
+
+
 def test_unknown_slugs_are_404(client):
     assert client.get("/models/no-such-model/").status_code == 404
     assert client.get("/devices/no-such-device/").status_code == 404

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import django_filters as filters
 
+from hwfit.api_base import StrictBooleanFilter
 from models_catalog.models import ApiPrice, GenerationMode, ModelArchitecture, QuantizationFormat
 
 
@@ -20,7 +21,7 @@ class ModelArchitectureFilter(filters.FilterSet):
     max_active_params = filters.NumberFilter(field_name="active_params_b", lookup_expr="lte",
                                              label="Active parameters at most (billions; MoE models only)")
     min_context = filters.NumberFilter(field_name="max_context", lookup_expr="gte", label="Context window at least (tokens)")
-    is_moe = filters.BooleanFilter(field_name="n_experts", lookup_expr="isnull", exclude=True,
+    is_moe = StrictBooleanFilter(field_name="n_experts", lookup_expr="isnull", exclude=True,
                                    label="Mixture of experts (has routed experts)")
 
     class Meta:

@@ -151,6 +151,23 @@ def test_it_names_a_bad_filter_value(api):
     assert set(response.json()) == {"generation_mode", "min_params"}
 
 
+def test_it_rejects_ordering_by_an_unknown_field_with_a_field_error(api):
+    response = api.get("/api/v1/models/", {"ordering": "-name,price"})
+    assert response.status_code == 400
+    assert list(response.json()) == ["ordering"]
+    assert response.json()["ordering"][0].startswith("Cannot order by price: one of active_params_b, ")
+    assert api.get("/api/v1/api-prices/", {"ordering": "model__name"}).status_code == 400
+    # A record's own URL is not ordered: the parameter does not matter there.
+    assert api.get("/api/v1/models/llama-3-1-8b/", {"ordering": "price"}).status_code == 200
+
+
+def test_it_rejects_an_is_moe_that_is_not_a_boolean(api):
+    response = api.get("/api/v1/models/", {"is_moe": "maybe"})
+    assert (response.status_code, response.json()) == (400, {"is_moe": ["Must be true or false."]})
+    dense = api.get("/api/v1/models/", {"is_moe": "false", "page_size": 100}).json()["results"]
+    assert dense and not any(row["is_moe"] for row in dense)
+
+
 # --- Query counts (no N+1) -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", [

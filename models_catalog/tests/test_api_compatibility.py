@@ -70,6 +70,18 @@ def test_it_names_bad_parameters_in_json_even_when_csv_was_asked_for(api):
     assert response.json() == {"quantization": ["Unknown quantization(s): q9-z."]}
 
 
+def test_it_rejects_a_context_beyond_the_models_window_with_a_field_error(api):
+    response = api.get(URL, {"context_tokens": 200_000, "format": "csv"})
+    assert (response.status_code, response["Content-Type"]) == (400, "application/json")
+    assert list(response.json()) == ["context_tokens"]
+
+
+def test_it_refuses_the_diffusion_mode_for_an_autoregressive_model(api):
+    response = api.get(URL, {"mode": "diffusion"})
+    assert response.status_code == 400
+    assert list(response.json()) == ["mode"]
+
+
 def test_a_compatibility_page_costs_a_fixed_number_of_queries(api, django_assert_num_queries):
     # The model, then one query per catalog table: models, quantizations, devices, runtimes, offers, prices.
     with django_assert_num_queries(7):
