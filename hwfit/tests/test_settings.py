@@ -45,3 +45,15 @@ def test_it_runs_tasks_in_process_without_a_broker(settings):
         assert settings.CELERY_TASK_ALWAYS_EAGER is True
     # Redis would redeliver a task still running after the visibility timeout.
     assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] > settings.CELERY_TASK_TIME_LIMIT
+
+
+def test_production_serves_the_collected_static_assets(tmp_path):
+    env = dict(HWFIT_ENV="production", SECRET_KEY="k" * 30 + "Q7!zr#" * 6, ALLOWED_HOSTS="testserver",
+               STATIC_ROOT=str(tmp_path / "static"), SECURE_SSL_REDIRECT="false")
+    collected = run_manage("collectstatic", "--noinput", **env)
+    assert collected.returncode == 0, collected.stderr
+    probe = ("from django.test import Client; c = Client(); "
+             "print(c.get('/static/css/hwfit.css').status_code, "
+             "c.get('/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js').status_code)")
+    served = run_manage("shell", "-c", probe, **env)
+    assert served.stdout.split()[-2:] == ["200", "200"], served.stdout + served.stderr
