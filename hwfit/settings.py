@@ -88,8 +88,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # Serves static/ (plotly.js, the API docs' assets) in production too, after collectstatic.
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -98,6 +96,11 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "hwfit.middleware.RejectNulQueryMiddleware",
 ]
+
+if PRODUCTION:
+    # Serves the collected static/ (the API docs' assets) in production; development uses
+    # runserver's own static serving and has no STATIC_ROOT to scan.
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "hwfit.urls"
 
