@@ -138,6 +138,14 @@ class CatalogPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
 
+    def paginate_queryset(self, queryset, request, view=None):
+        # A page that is not a number is bad input (400, named); a page past the end does not
+        # exist (404), as DRF answers.
+        page = request.query_params.get(self.page_query_param)
+        if page is not None and page not in self.last_page_strings and not (page.isdigit() and int(page) >= 1):
+            raise serializers.ValidationError({self.page_query_param: ["A page number is a whole number from 1."]})
+        return super().paginate_queryset(queryset, request, view)
+
 
 class AnonThrottle(AnonRateThrottle):
     """DRF's anonymous throttle, reading its rate when the request comes rather than at import.

@@ -259,3 +259,10 @@ def test_staff_link_an_api_price_to_a_model_by_slug(staff_api):
     assert price.model.slug == "llama-3-1-8b"
     unknown = staff_api.patch(f"/api/v1/api-prices/{price.pk}/", {"model": "no-such-model"}, format="json")
     assert unknown.status_code == 400 and "model" in unknown.json()
+
+
+def test_it_names_a_page_that_is_not_a_number(api):
+    for page in ("abc", "0", "-1"):
+        response = api.get("/api/v1/models/", {"page": page})
+        assert response.status_code == 400
+        assert response.json() == {"page": ["A page number is a whole number from 1."]}
