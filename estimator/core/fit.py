@@ -48,6 +48,7 @@ LOSS = "cauchy"
 LOSS_SCALE = 0.15
 
 # Starting point and anchors of the global fit, and the physical bounds of every parameter.
+OVERHEAD_PARAMETERS = ("t_fixed_s", "t_layer_s")
 ANCHOR = {"eff_m": 0.7, "eff_c": 0.4, "eff_attn": 0.1, "t_fixed_s": 5e-4, "t_layer_s": 2e-5, "bw_cap": 1e14}
 BOUNDS = {"eff_m": (0.05, 1.0), "eff_c": (0.01, 1.0), "eff_attn": (0.002, 1.0), "t_fixed_s": (1e-6, 0.2),
           "t_layer_s": (1e-8, 0.02), "bw_cap": (5e10, 1e14)}
@@ -204,10 +205,10 @@ def fit_groups(fs: FitSet) -> dict:
     tables = class_tables(fitted_doc, fs.dequant_class)
     groups: dict[tuple[str, str], dict] = {(WILDCARD, WILDCARD): {**global_params, "n_rows": int(len(fs))}}
 
-    def fit_rows(rows: np.ndarray, parent: dict) -> dict:
+    def fit_rows(rows: np.ndarray, parent: dict, fixed: dict | None = None) -> dict:
         sub = fs.subset(rows)
         params, _ = _fit_group(sub, parent, SIGMA_PRIOR, ClassTables(tables.dequant[rows], tables.gemm[rows],
-                                                                      tables.expert_half_tokens))
+                                                                      tables.expert_half_tokens), fixed=fixed)
         return {**params, "n_rows": int(rows.sum())}
 
     # Base runtimes first, so that an era ("llama-cpp@2023") hangs under its base when the base
@@ -226,7 +227,13 @@ def fit_groups(fs: FitSet) -> dict:
                 if kind_rows.sum() < MIN_ROWS or (runtime, kind) in groups:
                     continue
                 parent_key = next(key for key in fallback_keys(runtime, kind)[1:] if key in groups)
-                groups[(runtime, kind)] = fit_rows(kind_rows, groups[parent_key])
+                # The fixed costs per pass are the runtime's software (launches, syncs, sampling):
+                # a device kind inherits them, and its rows fit only what the hardware sets. Else a
+                # kind seen on a few slow devices explains them with a per-layer cost that then
+                # caps every faster device of that kind.
+                parent = groups[parent_key]
+                groups[(runtime, kind)] = fit_rows(kind_rows, parent,
+                                                   fixed={p: parent[p] for p in OVERHEAD_PARAMETERS})
     return {"groups": [{"runtime": r, "kind": k, **v} for (r, k), v in groups.items()], **fitted_doc}
 
 

@@ -92,3 +92,17 @@ def test_it_reports_error_bands_per_group(rng):
     assert bands[("*", "*")]["decode"] == pytest.approx(10.0)
     assert bands[("llama-cpp", "gpu:acme")]["prefill"] == pytest.approx(10.0)
     assert bands[("llama-cpp", "*")]["diffusion"] is None
+
+
+def test_a_device_kind_inherits_its_runtimes_fixed_costs(rng):
+    """Per-pass overhead is the runtime's software; a kind's rows fit only hardware efficiencies.
+
+    Otherwise a kind seen on a few slow devices explains them with a per-layer cost that then caps
+    every faster device of that kind (llama.cpp on Apple: 15 ms per token from three devices).
+    """
+    fs = with_truth(synthetic(rng, 200, "llama-cpp", ["a", "b", "c"]), rng, noise=0.02)
+    table = {(g["runtime"], g["kind"]): g for g in fit_mod.fit_groups(fs)["groups"]}
+    runtime, kind = table[("llama-cpp", "*")], table[("llama-cpp", "gpu")]
+    for name in fit_mod.OVERHEAD_PARAMETERS:
+        assert kind[name] == runtime[name]
+        assert table[("llama-cpp", "gpu:acme")][name] == runtime[name]
