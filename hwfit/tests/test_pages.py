@@ -3,6 +3,12 @@ import pytest
 pytestmark = pytest.mark.django_db
 
 
+def admin_form_data(client, url: str) -> dict:
+    """The admin change form's current values, as a browser would post them back."""
+    form = client.get(url).context["adminform"].form
+    return {name: ("" if value is None else value) for name, value in form.initial.items()}
+
+
 def test_home_answers_with_the_catalog_sizes(client):
     response = client.get("/")
     assert response.status_code == 200
@@ -48,8 +54,7 @@ def test_admin_shows_validation_errors_on_the_form(client, staff_user):
     client.force_login(staff_user)
     model = ModelArchitecture.objects.get(slug="qwen3-30b-a3b")
     url = f"/admin/models_catalog/modelarchitecture/{model.pk}/change/"
-    form = client.get(url).context["adminform"].form
-    data = {name: ("" if value is None else value) for name, value in form.initial.items()}
+    data = admin_form_data(client, url)
     data.update({"n_experts_active": 200, "benchmark_scores": "{}", "derived_fields": "[]"})
     data = {k: v for k, v in data.items() if not isinstance(v, bool) or v}
     response = client.post(url, data)
@@ -127,8 +132,7 @@ def test_admin_saves_an_emptied_json_box_as_empty_not_null(client, staff_user):
     client.force_login(staff_user)
     device = Device.objects.get(slug="nvidia-l4")
     url = f"/admin/devices/device/{device.pk}/change/"
-    form = client.get(url).context["adminform"].form
-    data = {name: ("" if value is None else value) for name, value in form.initial.items()}
+    data = admin_form_data(client, url)
     data["derived_fields"] = ""
     response = client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:2000]
