@@ -103,3 +103,77 @@ def quant_arrays(frame: pd.DataFrame) -> QuantArrays:
         compute_dtype=dtype,
         family=coded(frame, "quant_family"),
     )
+
+
+# --- GEMM paths: the peak that a prefill's weight GEMMs actually run on -------------------------
+# llama.cpp's CUDA/HIP backend multiplies quantised weights with its MMQ kernels whenever the
+# format has one (every legacy, K-, i- and MXFP4 type): the activations are quantised to q8_1 and
+# the products run in int8 — on int8 tensor cores (mma) from Turing on, with __dp4a on Pascal
+# (`ggml_cuda_should_use_mmq` in ggml-cuda/mmq.cu; docs/estimator.md "GEMM paths"). So a quantised
+# prefill runs at the device's published int8 rate (tensor int8 on Turing+, dp4a on a P40), not at
+# its FP16 rate; F16/BF16 weights go through cuBLAS/hipBLAS GEMMs at the FP16 tensor rate
+# (FP16_ACCUMULATE_*). Apple's Metal backend dequantises blocks to half in threadgroup memory and
+# multiplies with simdgroup matrices: the FP16 rate, which on Apple GPUs is the FP32 rate.
+# A weight format's GEMM factor and dequantisation work are fitted per path: a class label gets
+# INT8_PATH_SUFFIX on the int8 path ("kquant-int8"), so Apple's numbers never stand in for CUDA's.
+INT8_GEMM_RUNTIMES = ("llama-cpp",)
+INT8_GEMM_CLASSES = ("legacy", "kquant", "iquant", "fp4")
+INT8_PATH_SUFFIX = "-int8"
+
+
+# MMQ is the CUDA/HIP backend's (NVIDIA, AMD); Intel GPUs run llama.cpp's SYCL or Vulkan backends.
+INT8_GEMM_VENDORS = ("nvidia", "amd")
+# AMD RDNA parts publish no int8 figure: MMQ's v_dot4_i32_i8 does 4 int8 MACs per lane per clock
+# where packed FP16 does 2, so the dp4a rate is derived as 2 x the (non-tensor) shader FP16 rate.
+DP4A_PER_SHADER_FP16 = 2.0
+
+
+def int8_rate(frame: pd.DataFrame) -> np.ndarray:
+    """Published int8 TOPS, else (AMD) the dp4a rate derived from the shader FP16 rate; NaN if neither."""
+    int8 = col(frame, "int8_tops")
+    vendor = coded(frame, "vendor").map(lambda u: [str(v).strip().lower() for v in u])
+    derived = np.where(vendor == "amd", DP4A_PER_SHADER_FP16 * col(frame, "shader_fp16_tflops"), np.nan)
+    return np.where(int8 > 0, int8, derived)
+
+
+def int8_gemm_path(frame: pd.DataFrame, base_runtime: Coded, dequant_class: Coded, kind: Coded) -> np.ndarray:
+    """Rows whose weight GEMMs run as int8 (llama.cpp MMQ on an NVIDIA/AMD GPU with an int8 rate)."""
+    vendor = coded(frame, "vendor").map(lambda u: [str(v).strip().lower() for v in u])
+    return (base_runtime.isin(INT8_GEMM_RUNTIMES) & dequant_class.isin(INT8_GEMM_CLASSES) & kind.eq("gpu")
+            & np.isin(vendor, INT8_GEMM_VENDORS) & (int8_rate(frame) > 0))
+
+
+def base_class(label: str) -> str:
+    """'kquant-int8' -> 'kquant': the weight format's class whatever its GEMM path."""
+    return label[: -len(INT8_PATH_SUFFIX)] if label.endswith(INT8_PATH_SUFFIX) else label
+
+
+def path_class(dequant_class: Coded, int8_path: np.ndarray) -> Coded:
+    """`dequant_class` with INT8_PATH_SUFFIX on the rows that run the int8 path."""
+    if not int8_path.any():
+        return dequant_class
+    labels = list(dequant_class.uniques)
+    codes = dequant_class.codes.copy()
+    for i, label in enumerate(dequant_class.uniques):
+        rows = int8_path & (dequant_class.codes == i)
+        if rows.any():
+            suffixed = f"{label}{INT8_PATH_SUFFIX}"
+            if suffixed not in labels:
+                labels.append(suffixed)
+            codes[rows] = labels.index(suffixed)
+    return Coded(codes, np.array(labels, dtype=object))
+
+
+def gemm_peak(frame: pd.DataFrame, peak: np.ndarray, source: Coded, int8_path: np.ndarray) -> tuple[np.ndarray, Coded]:
+    """(peak FLOP/s, catalog column) with the int8 rate on the int8-path rows."""
+    if not int8_path.any():
+        return peak, source
+    published = col(frame, "int8_tops") > 0
+    int8 = int8_rate(frame) * TERA
+    names = list(source.uniques)
+    for name in ("int8_tops", "shader_fp16_tflops x2 (dp4a)"):
+        if name not in names:
+            names.append(name)
+    label = np.where(published, names.index("int8_tops"), names.index("shader_fp16_tflops x2 (dp4a)"))
+    codes = np.where(int8_path, label, source.codes)
+    return np.where(int8_path, int8, peak), Coded(codes, np.array(names, dtype=object))

@@ -38,8 +38,8 @@ from estimator.core.cost import (
     DEFAULT_USD_PER_KWH, cheapest_api, cheapest_rental, energy_usd_per_mtok, rental_usd_per_mtok,
 )
 from estimator.core.hardware import (
-    FP16_ACCUMULATE_DOUBLES, FP16_ACCUMULATE_RUNTIMES, GGUF_RUNTIMES, PEAK_FALLBACK, device_arrays, peak_flops,
-    quant_arrays,
+    FP16_ACCUMULATE_DOUBLES, FP16_ACCUMULATE_RUNTIMES, GGUF_RUNTIMES, PEAK_FALLBACK, device_arrays, gemm_peak,
+    int8_gemm_path, path_class, peak_flops, quant_arrays,
 )
 from estimator.core.passes import BOUND_NAMES, expert_coverage
 from estimator.core.quality import quality_tiers
@@ -351,6 +351,10 @@ def prepare(frame: pd.DataFrame, priors: dict, *, configuration: str = "verdict"
         doubles = coded(frame, "device_name").map(
             lambda u: [any(tag in name for tag in FP16_ACCUMULATE_DOUBLES) for name in u], dtype=bool)
         peak = np.where(fp16_acc & doubles, 2.0 * peak, peak)
+    # Quantised llama.cpp GEMMs on a GPU run as int8 (MMQ): that peak, and per-path class tables.
+    int8_path = int8_gemm_path(frame, base_rt, dq_class, kind)
+    peak, peak_source = gemm_peak(frame, peak, peak_source, int8_path)
+    dq_class = path_class(dq_class, int8_path)
     bpw = q.bytes_per_weight
 
     # Memory and verdict.
@@ -444,7 +448,7 @@ def prepare(frame: pd.DataFrame, priors: dict, *, configuration: str = "verdict"
         supported=supported, usable=dev.usable_memory, bandwidth=dev.bandwidth, peak=peak,
         peak_source=peak_source, dequant_class=dq_class,
         peak_is_fallback=map_combinations([compute_dtype, peak_source], lambda ds, ps: [
-            bool(p) and p != PEAK_FALLBACK[d][0] for d, p in zip(ds, ps)], dtype=bool), device_fraction=device_fraction,
+            bool(p) and p not in (PEAK_FALLBACK[d][0], "int8_tops", "shader_fp16_tflops x2 (dp4a)") for d, p in zip(ds, ps)], dtype=bool), device_fraction=device_fraction,
         max_batch=b_max, reduced=reduced,
     )
 

@@ -190,7 +190,7 @@ def reduced_time(red: Reduced, eff_m, eff_c, eff_attn, t_fixed, dequant_ops, gem
     (+ host part); bw_cap is the most a runtime's kernels pull from any memory (Little's law: the
     bytes they keep in flight over the memory latency; llama.cpp's batch-1 kernels reach about the
     same absolute bandwidth on an A100 as on an RTX 4090). With
-        compute = (dense GEMMs + dequant ops) / (eff_c * gemm_factor)
+        compute = dense GEMMs / (eff_c * gemm_factor) + dequant ops / eff_c
                 + expert GEMMs / (eff_c * gemm_factor * m / (m + expert_half_tokens))
                 + attention / eff_attn
     gemm_factor: the weight format's GEMM rate relative to FP16 (1 for FP16/BF16); m: tokens per
@@ -199,8 +199,13 @@ def reduced_time(red: Reduced, eff_m, eff_c, eff_attn, t_fixed, dequant_ops, gem
     """
     gemm = eff_c * gemm_factor
     with np.errstate(divide="ignore", invalid="ignore"):
-        small_gemm = np.where(red.expert_tokens > 0, red.expert_tokens / (red.expert_tokens + expert_half_tokens), 1.0)
-    compute = ((red.compute + np.asarray(dequant_ops) * red.dequant) / gemm
+        # Matrix-vector passes (few tokens per weight) run on the vector ALUs whatever the expert
+        # sees: the small-GEMM penalty is a tensor-core effect, so it applies to GEMM passes only.
+        small_gemm = np.where((red.expert_tokens > 0) & ~red.small,
+                              red.expert_tokens / (red.expert_tokens + expert_half_tokens), 1.0)
+    # Dequantisation runs on the vector ALUs whatever GEMM path the weights then take: it pays
+    # eff_c, not the format's GEMM factor (an int8 tensor-core factor says nothing about it).
+    compute = (red.compute / gemm + np.asarray(dequant_ops) * red.dequant / eff_c
                + red.expert / (gemm * small_gemm) + red.attention / eff_attn)
     # Soft minimum (p = 4) of the two ceilings: smooth, so a fit can find a ceiling from either side.
     # (1/r^4 + 1/c^4)^(1/4) written with products and square roots: pow() is slow on 250k rows.
