@@ -41,8 +41,16 @@ class DeviceArrays:
 
 
 def device_arrays(frame: pd.DataFrame) -> DeviceArrays:
-    """Device columns of a scenarios frame, in SI units."""
-    memory = col(frame, "memory_gb") * GIB
+    """Device columns of a scenarios frame, in SI units.
+
+    A scenario's `device_memory_gb` (a configurable part: the Apple chip a user owns) replaces the
+    catalog's `memory_gb`, which is NaN or one option for such parts.
+    """
+    memory = col(frame, "memory_gb")
+    if "device_memory_gb" in frame:
+        chosen = col(frame, "device_memory_gb")
+        memory = np.where(np.isnan(chosen), memory, chosen)
+    memory = memory * GIB
     fraction = col(frame, "usable_memory_fraction")
     fraction = np.where(np.isnan(fraction), 1.0, fraction)
     return DeviceArrays(
@@ -177,3 +185,32 @@ def gemm_peak(frame: pd.DataFrame, peak: np.ndarray, source: Coded, int8_path: n
     label = np.where(published, names.index("int8_tops"), names.index("shader_fp16_tflops x2 (dp4a)"))
     codes = np.where(int8_path, label, source.codes)
     return np.where(int8_path, int8, peak), Coded(codes, np.array(names, dtype=object))
+
+
+# --- The vector ALUs: where matrix-vector passes and dequantisation run ----------------------------
+# A pass with a few tokens per weight (batch-1 decode) is a matrix-vector product: it runs on the
+# vector ALUs, not the tensor cores. Their rate is the FP32 figure; where it is not published the
+# non-tensor FP16 figure stands in (equal to FP32 on NVIDIA Ampere and later, 2x on AMD/Intel: an
+# upper bound, flagged), and last the compute dtype's own peak (flagged). When none is published the
+# compute term is unknown: the speed is then the memory-bound figure, an upper bound, with a wider
+# error band (docs/estimator.md "Unknown is not zero") — never a compute time of 0.
+VECTOR_PEAK_CHAIN = ("fp32_tflops", "shader_fp16_tflops")
+
+
+def vector_peak(frame: pd.DataFrame, tensor_peak: np.ndarray, tensor_source: Coded) -> tuple[np.ndarray, Coded]:
+    """(FLOP/s of the vector ALUs, the column it came from: '' when unknown)."""
+    n = len(frame)
+    peak = np.full(n, np.nan)
+    names = list(VECTOR_PEAK_CHAIN) + [f"{u} (compute dtype)" for u in tensor_source.uniques] + [""]
+    source = np.full(n, len(names) - 1, dtype=np.intp)
+    for i, name in enumerate(VECTOR_PEAK_CHAIN):
+        value = col(frame, name) * TERA
+        take = np.isnan(peak) & (value > 0)
+        peak[take] = value[take]
+        source[take] = i
+    take = np.isnan(peak) & (tensor_peak > 0)
+    peak[take] = tensor_peak[take]
+    source[take] = len(VECTOR_PEAK_CHAIN) + tensor_source.codes[take]
+    labels = np.array(names, dtype=object)
+    labels[len(VECTOR_PEAK_CHAIN):-1] = [f"{u} (compute dtype)" if u else "" for u in tensor_source.uniques]
+    return peak, Coded(source, labels)

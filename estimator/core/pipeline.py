@@ -39,7 +39,7 @@ from estimator.core.cost import (
 )
 from estimator.core.hardware import (
     FP16_ACCUMULATE_DOUBLES, FP16_ACCUMULATE_RUNTIMES, GGUF_RUNTIMES, PEAK_FALLBACK, device_arrays, gemm_peak,
-    int8_gemm_path, path_class, peak_flops, quant_arrays,
+    int8_gemm_path, path_class, peak_flops, quant_arrays, vector_peak,
 )
 from estimator.core.passes import BOUND_NAMES, expert_coverage
 from estimator.core.quality import quality_tiers
@@ -64,6 +64,8 @@ WORKLOAD_DEFAULTS: dict[str, Any] = {
     "prefill_depth": 0,               # tokens already cached before the prompt (llama-bench ppN@dD)
     "kv_dtype": "fp16",               # units.KV_DTYPE_BYTES
     "n_devices": 1,
+    "scale_out": True,                # the answer may use more devices than asked (no count given)
+    "device_memory_gb": np.nan,       # memory of a configurable device (Apple chips); NaN = the catalog's
     "parallel": "auto",               # auto | none | tensor | layers (llama.cpp's split)
     "image_input": False,
     "block_size": np.nan,
@@ -94,7 +96,10 @@ OUTPUT_COLUMNS: dict[str, str] = {
     "mem_logits_bytes": "bytes of fp32 logits (+ DiffusionGemma self-conditioning)",
     "mem_overhead_bytes": "bytes of runtime context/workspace", "mem_total_bytes": "bytes",
     "mem_usable_bytes": "bytes the device lets a model use", "mem_headroom_bytes": "usable - total",
-    "verdict": "memory.VERDICTS", "devices_needed": "smallest tensor-parallel size that fits",
+    "verdict": "memory.VERDICTS", "verdict_reason": "why (memory.VERDICT_REASONS)",
+    "devices_asked": "devices the scenario asked about",
+    "configuration_note": "'' or what the figures describe when it is not the device count asked",
+"devices_needed": "smallest tensor-parallel size that fits",
     "layers_on_device": "layers on the device (fits: all; offload: how many)",
     "format_supported": "the format has kernels for this device kind",
     "decode_tok_s": "AR decode tokens/s at `batch` (all sequences)", "decode_pass_s": "s per decode step",
@@ -120,7 +125,11 @@ OUTPUT_COLUMNS: dict[str, str] = {
     "max_batch_tok_s": "tokens/s at max_batch", "max_batch_bound": "memory | compute | overhead",
     "peak_flops": "FLOP/s of the compute dtype", "peak_flops_source": "catalog column used",
     "peak_flops_is_fallback": "the compute dtype's own peak is not published",
-    "bandwidth_bytes_s": "bytes/s", "eff_m": "prior or calibration", "eff_c": "prior or calibration",
+    "bandwidth_bytes_s": "bytes/s", 
+    "vector_peak_flops": "FLOP/s of the vector ALUs (matrix-vector passes, dequantisation)",
+    "vector_peak_source": "catalog column of vector_peak_flops ('' = unknown)",
+    "decode_compute_known": "the decode's compute term has a published peak (else memory-only, an upper bound)",
+    "eff_m": "prior or calibration", "eff_c": "prior or calibration",
     "eff_attn": "prior or calibration", "bw_cap_bytes_s": "prior (inf when calibrated)",
     "t_fixed_s": "s per pass", "dequant_class": "weight-format class (priors tables)",
     "prior_group": "runtime|kind group used, or 'calibration'", "calibrated": "bool",
@@ -132,6 +141,9 @@ OUTPUT_COLUMNS: dict[str, str] = {
     "rental_usd_per_mtok": "USD per 1M tokens at batch 1", "rental_usd_per_mtok_max_batch": "USD",
     "api_usd_per_mtok": "cheapest API price for the model, 70/30 blend",
 }
+
+# How much wider the error band of a figure is when one of its roofline terms is unknown.
+UNKNOWN_TERM_BAND_FACTOR = 2.0
 
 _MODEL_KEEP = [c for c in MODEL_COLUMNS if c not in ("slug", "name")]
 _QUANT_KEEP = [c for c in QUANT_COLUMNS if c not in ("slug", "name", "family")]
@@ -288,6 +300,9 @@ class Prepared:
     peak_source: Coded
     peak_is_fallback: np.ndarray  # the compute dtype's own peak is not published: a slower one stands in
     dequant_class: Coded
+    vector_peak: np.ndarray      # FLOP/s of the vector ALUs (matrix-vector passes, dequantisation)
+    vector_source: Coded         # the catalog column it came from ('' = unknown)
+    n_asked: np.ndarray          # devices the scenario asked about
     device_fraction: np.ndarray
     max_batch: np.ndarray
     # Workload terms; diffusion ones only for the diffusion rows: (terms, row index) pairs.
@@ -351,6 +366,8 @@ def prepare(frame: pd.DataFrame, priors: dict, *, configuration: str = "verdict"
         doubles = coded(frame, "device_name").map(
             lambda u: [any(tag in name for tag in FP16_ACCUMULATE_DOUBLES) for name in u], dtype=bool)
         peak = np.where(fp16_acc & doubles, 2.0 * peak, peak)
+    # Matrix-vector passes and dequantisation run on the vector ALUs (hardware.vector_peak).
+    vec_peak, vec_source = vector_peak(frame, peak, peak_source)
     # Quantised llama.cpp GEMMs on a GPU run as int8 (MMQ): that peak, and per-path class tables.
     int8_path = int8_gemm_path(frame, base_rt, dq_class, kind)
     peak, peak_source = gemm_peak(frame, peak, peak_source, int8_path)
@@ -377,10 +394,9 @@ def prepare(frame: pd.DataFrame, priors: dict, *, configuration: str = "verdict"
     unified = np.nan_to_num(col(frame, "usable_memory_fraction"), nan=1.0) < 1.0
     offload_possible = kind.isin(memory_mod.OFFLOAD_KINDS) & ~unified
     verdict = memory_mod.verdict(mem, m, dev.usable_memory, offload_possible, kind.isin(memory_mod.MULTI_DEVICE_KINDS),
-                                 host_memory, max_devices=max_devices)
-    given_fits = mem.per_device(n_dev_given) <= dev.usable_memory
+                                 host_memory, max_devices=max_devices, asked=n_dev_given,
+                                 scale_out=flag(frame, "scale_out") if "scale_out" in frame else True)
     verdict_code = verdict.code.copy()
-    verdict_code[(n_dev_given > 1) & given_fits] = memory_mod.FITS
     verdict_code[~supported & (verdict_code != memory_mod.UNKNOWN)] = memory_mod.UNSUPPORTED
 
     # The configuration whose speed is reported.
@@ -397,7 +413,7 @@ def prepare(frame: pd.DataFrame, priors: dict, *, configuration: str = "verdict"
     latency = np.where(link_known, constants["link_latency_s"]["device_link"], constants["link_latency_s"]["pcie"])
     host = constants["host"]
     ex = Execution(
-        peak=peak, vector_peak=col(frame, "fp32_tflops") * TERA, bandwidth=dev.bandwidth, n_layers=m.n_layers, hidden=m.hidden, n_devices=n_devices,
+        peak=peak, vector_peak=vec_peak, bandwidth=dev.bandwidth, n_layers=m.n_layers, hidden=m.hidden, n_devices=n_devices,
         parallel=mode, link_bandwidth=link, link_latency=latency, device_fraction=device_fraction,
         host_bandwidth=col(frame, "host_memory_bandwidth_gbs", 60.0) * GB,
         host_peak=col(frame, "host_tflops", 1.0) * TERA,
@@ -446,7 +462,8 @@ def prepare(frame: pd.DataFrame, priors: dict, *, configuration: str = "verdict"
         context=context, prompt=prompt, gen=gen, decode_context=decode_ctx, n_devices=n_devices,
         parallel=mode, block=block, steps=steps, mem=mem, verdict=verdict, verdict_code=verdict_code,
         supported=supported, usable=dev.usable_memory, bandwidth=dev.bandwidth, peak=peak,
-        peak_source=peak_source, dequant_class=dq_class,
+        peak_source=peak_source, dequant_class=dq_class, vector_peak=vec_peak, vector_source=vec_source,
+        n_asked=n_dev_given,
         peak_is_fallback=map_combinations([compute_dtype, peak_source], lambda ds, ps: [
             bool(p) and p not in (PEAK_FALLBACK[d][0], "int8_tops", "shader_fp16_tflops x2 (dp4a)") for d, p in zip(ds, ps)], dtype=bool), device_fraction=device_fraction,
         max_batch=b_max, reduced=reduced,
@@ -555,7 +572,9 @@ def _outputs(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficiencies, 
     ttft_s = pre.total + t["first_token"].total
     if configuration == "verdict":
         # A configuration that cannot run has no speed: neither rates nor times (TTFT included).
-        dead = np.isin(verdict_code, [memory_mod.NO_FIT, memory_mod.UNKNOWN, memory_mod.UNSUPPORTED])
+        # An unknown fit keeps its speed: a device with a known bandwidth always gets a figure,
+        # and the verdict says why the fit itself is unknown (verdict_reason).
+        dead = np.isin(verdict_code, [memory_mod.NO_FIT, memory_mod.UNSUPPORTED])
         (decode_tok_s, prefill_tok_s, diffusion_tok_s, diffusion_e2e, gen_tok_s_1, batch_tok_s,
          decode_pass_s, prefill_s, ttft_s, diffusion_s) = (
             np.where(dead, np.nan, a) for a in
@@ -571,7 +590,7 @@ def _outputs(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficiencies, 
     gen_bound = named_bound(gen_bound.codes, gen_tok_s)
     diffusion_bound = named_bound(diffusion_bound.codes, diffusion_tok_s)
 
-    grade = pd.Categorical.from_codes(grades.grade_codes(gen_tok_s_1, verdict_code), categories=list(grades.GRADES))
+    grade = grades.configuration_grades(grades.grade_codes(gen_tok_s_1, verdict_code), prep.n_devices)
     given_tier = coded(frame, "quality_tier")
     missing_tier = np.isin(given_tier.codes, np.flatnonzero(given_tier.uniques == ""))
     if missing_tier.any():   # derive from the published perplexity delta (quality.py table)
@@ -602,6 +621,9 @@ def _outputs(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficiencies, 
         "mem_overhead_bytes": mem.overhead, "mem_total_bytes": mem.total,
         "mem_usable_bytes": prep.usable, "mem_headroom_bytes": prep.verdict.headroom,
         "verdict": pd.Categorical.from_codes(verdict_code, categories=list(memory_mod.VERDICTS)),
+        "verdict_reason": memory_mod.verdict_reasons(verdict_code, mem.total, prep.usable),
+        "devices_asked": prep.n_asked,
+        "configuration_note": grades.configuration_notes(prep.n_devices, prep.n_asked, verdict_code),
         "devices_needed": prep.verdict.devices_needed,
         "layers_on_device": np.where(verdict_code == memory_mod.FITS, m.n_layers,
                                      np.where(verdict_code == memory_mod.OFFLOAD, prep.verdict.layers_on_device, np.nan)),
@@ -626,11 +648,16 @@ def _outputs(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficiencies, 
         # roofline inputs shown with the figures
         "peak_flops": prep.peak, "peak_flops_source": prep.peak_source.categorical(),
         "peak_flops_is_fallback": prep.peak_is_fallback, "bandwidth_bytes_s": prep.bandwidth,
+        "vector_peak_flops": prep.vector_peak, "vector_peak_source": prep.vector_source.categorical(),
+        "decode_compute_known": ~np.isnan(dec.compute),
         "eff_m": eff.eff_m, "eff_c": eff.eff_c, "eff_attn": eff.eff_attn, "bw_cap_bytes_s": eff.bw_cap,
         "t_fixed_s": t_fixed,
         "dequant_class": prep.dequant_class.categorical(),
         "prior_group": pd.Categorical(eff.group), "calibrated": eff.calibrated,
-        "error_band": np.where(is_dif, eff.error_band["diffusion"], eff.error_band["decode"]),
+        # A compute term whose peak is unknown leaves a memory-only figure, an upper bound: its
+        # band doubles (docs/estimator.md "Unknown is not zero").
+        "error_band": np.where(np.isnan(dec.compute) & ~is_dif, UNKNOWN_TERM_BAND_FACTOR, 1.0)
+        * np.where(is_dif, eff.error_band["diffusion"], eff.error_band["decode"]),
         "error_band_prefill": eff.error_band["prefill"],
         "grade": grade, "quality_tier": tier,
         # cost (USD per million generated tokens)

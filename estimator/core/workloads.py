@@ -218,7 +218,8 @@ def reduced_time(red: Reduced, eff_m, eff_c, eff_attn, t_fixed, dequant_ops, gem
     overhead = t_fixed + red.comm
     count = red.count
     total = (count * (core + red.host + overhead)).sum(axis=0)
-    compute_sum = (count * nan0(compute)).sum(axis=0)
+    # An unknown compute term (no peak published for the ALUs the work runs on) stays unknown.
+    compute_sum = np.where(count > 0, count * compute, 0.0).sum(axis=0)
     # Offloaded layers are bound by host memory: their time counts with the memory term.
     memory_sum = (count * (memory + red.host)).sum(axis=0)
     overhead_sum = (count * overhead).sum(axis=0)
