@@ -300,11 +300,14 @@ _WORKLOAD_COLUMNS = ("runtime", "n_devices", "parallel", "prefill_chunk", "gen_l
 
 
 def build_fitset(rows: pd.DataFrame, models: pd.DataFrame, quants: pd.DataFrame, devices: pd.DataFrame,
-                 priors: dict) -> tuple[fit_mod.FitSet, np.ndarray]:
+                 priors: dict, *, keep_stand_in_roofs: bool = False) -> tuple[fit_mod.FitSet, np.ndarray]:
     """The FitSet of the rows that can be predicted, and their positions in `rows`.
 
     Rows whose prediction is impossible (device without bandwidth, or without peak FLOP/s for a
-    compute-bound figure) get `excluded` filled in place.
+    compute-bound figure) get `excluded` filled in place. keep_stand_in_roofs: rows answered with a
+    stand-in peak (a GPU whose compute dtype has no published peak) stay in the set, out of the
+    fit (`FitSet.in_fit`), with the reason in `rows["not_fitted"]` — the accuracy report counts
+    them as answers; the prior fit never sees them.
     """
     ok = (rows["excluded"] == "").to_numpy()
     use = rows[ok]
@@ -340,6 +343,13 @@ def build_fitset(rows: pd.DataFrame, models: pd.DataFrame, quants: pd.DataFrame,
     wrong_roof = compute_bound & prep.peak_is_fallback & prep.kind.eq("gpu")
     bad = ~np.isfinite(probe) | wrong_roof
     positions = np.flatnonzero(ok)
+    if keep_stand_in_roofs:
+        answerable = wrong_roof & np.isfinite(probe)
+        fs.in_fit = ~answerable
+        rows["not_fitted"] = ""
+        rows.loc[rows.index[positions[answerable]], "not_fitted"] = np.char.add(
+            "stand-in peak (", np.char.add(prep.peak_source.values.astype(str)[answerable], ")"))
+        bad = bad & ~answerable
     if bad.any():
         reasons = np.where(np.isnan(prep.bandwidth), "device: no memory bandwidth in catalog",
                            np.where(wrong_roof, np.char.add("device: no peak for the compute dtype in catalog (only ",
@@ -384,11 +394,12 @@ def load_dev_rows(data_dir: Path | str, models: pd.DataFrame, quants: pd.DataFra
 
 
 def dev_fitset(data_dir: Path | str, models: pd.DataFrame, quants: pd.DataFrame, devices: pd.DataFrame,
-               constants: dict | None = None) -> tuple[fit_mod.FitSet, pd.DataFrame, np.ndarray]:
+               constants: dict | None = None, *, keep_stand_in_roofs: bool = False,
+               ) -> tuple[fit_mod.FitSet, pd.DataFrame, np.ndarray]:
     """(FitSet, all rows, positions of the FitSet rows in `rows`) for the two dev files."""
     rows = load_dev_rows(data_dir, models, quants, devices)
     priors_shell = {"constants": constants or load_constants(), "groups": [], "dequant_ops_per_weight": {}}
-    fs, positions = build_fitset(rows, models, quants, devices, priors_shell)
+    fs, positions = build_fitset(rows, models, quants, devices, priors_shell, keep_stand_in_roofs=keep_stand_in_roofs)
     return fs, rows, positions
 
 

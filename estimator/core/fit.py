@@ -91,6 +91,10 @@ class FitSet:
     numerator: np.ndarray    # tokens the measured tokens/s counts
     measured: np.ndarray     # tokens/s
     reduced: Reduced         # (slots, rows)
+    # Rows the fit may use (None: all). The others are only predicted: rows the estimator answers
+    # with a stand-in peak (a GPU whose compute dtype has no published peak) count in the accuracy
+    # report as answers, but must not teach the priors a wrong roof.
+    in_fit: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.measured)
@@ -99,9 +103,16 @@ class FitSet:
         values = {}
         for item in fields(self):
             value = getattr(self, item.name)
-            values[item.name] = Reduced(**{f.name: getattr(value, f.name)[:, mask] for f in fields(value)}) \
-                if isinstance(value, Reduced) else value[mask]
+            if value is None:
+                values[item.name] = None
+            elif isinstance(value, Reduced):
+                values[item.name] = Reduced(**{f.name: getattr(value, f.name)[:, mask] for f in fields(value)})
+            else:
+                values[item.name] = value[mask]
         return FitSet(**values)
+
+    def fitted_rows(self) -> "FitSet":
+        return self if self.in_fit is None or self.in_fit.all() else self.subset(self.in_fit)
 
 
 @dataclass
@@ -199,6 +210,7 @@ def _fit_group(fs: FitSet, parent: dict[str, float], sigma_prior: float, tables:
 
 def fit_groups(fs: FitSet) -> dict:
     """Fit the tree of groups on `fs`: {"groups": [...], "dequant_ops_per_weight", "gemm_factor"}."""
+    fs = fs.fitted_rows()
     bases = np.array([base_class(c) for c in fs.dequant_class], dtype=object)
     present = [c for c in BASE_CLASSES if (bases == c).sum() >= MIN_ROWS]
     compute_bound = fs.metric != "decode"
