@@ -224,6 +224,33 @@ def with_workload(frame: pd.DataFrame, **workload: Any) -> pd.DataFrame:
     return frame
 
 
+def with_prices(frame: pd.DataFrame, *, cloud_offers: pd.DataFrame | None = None,
+                api_prices: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Add the cost figures' prices by slug: the cheapest rental $/h per device, the cheapest API $/1M tokens per model.
+
+    cloud_offers: rows with device_slug, usd_per_hour, gpu_count; api_prices: rows with
+    model_slug, usd_per_1m_input, usd_per_1m_output. A row whose slug has no offer or price (an
+    inline object's slug is '') gets NaN. Writes the columns into `frame` and returns it.
+    """
+    if cloud_offers is not None and len(cloud_offers):
+        rental = cheapest_rental(cloud_offers)
+        frame["rental_usd_per_hour"] = _by_slug(frame["device_slug"], rental["device_slug"], rental["usd_per_hour_per_device"])
+    if api_prices is not None and len(api_prices):
+        api = cheapest_api(api_prices)
+        frame["api_usd_per_mtok"] = _by_slug(frame["model_slug"], api["model_slug"], api["api_usd_per_mtok"])
+    return frame
+
+
+def _by_slug(slugs: pd.Series, keys: pd.Series, values: pd.Series) -> np.ndarray:
+    """values[keys == slug] for each slug (NaN where none), mapped once per distinct slug."""
+    table = dict(zip(keys, values))
+    if isinstance(slugs.dtype, pd.CategoricalDtype):
+        # A cross-join's slugs are categorical: map the categories, gather by code (-1 -> NaN).
+        per_category = pd.Series(slugs.cat.categories, dtype=object).map(table).to_numpy(dtype=np.float64)
+        return np.append(per_category, np.nan)[slugs.cat.codes.to_numpy()]
+    return slugs.astype(object).map(table).to_numpy(dtype=np.float64)
+
+
 def _runtime(priors: dict, given: Coded, quant_family: Coded, kind: Coded, is_diffusion: np.ndarray) -> Coded:
     """The scenario's runtime, or the default for the format and device kind when none is named."""
     rules = priors["constants"]["default_runtime"]
@@ -657,23 +684,7 @@ def compatibility_matrix(
     cloud_offers: rows with device_slug, usd_per_hour, gpu_count (cheapest per device is used);
     api_prices: rows with model_slug, usd_per_1m_input, usd_per_1m_output.
     """
-    devices = devices.reset_index(drop=True)
-    models = models.reset_index(drop=True)
-    if cloud_offers is not None and len(cloud_offers):
-        rental = cheapest_rental(cloud_offers)
-        devices = devices.merge(rental[["device_slug", "usd_per_hour_per_device"]], how="left",
-                                left_on="slug", right_on="device_slug").drop(columns="device_slug")
-    if api_prices is not None and len(api_prices):
-        api = cheapest_api(api_prices)
-        models = models.merge(api[["model_slug", "api_usd_per_mtok"]], how="left",
-                              left_on="slug", right_on="model_slug").drop(columns="model_slug")
-    frame = scenarios(models, quants, devices, **workload)
-    if "usd_per_hour_per_device" in devices:
-        n_q, n_d = len(quants), len(devices)
-        frame["rental_usd_per_hour"] = devices["usd_per_hour_per_device"].to_numpy()[np.arange(len(frame)) % n_d]
-    if "api_usd_per_mtok" in models:
-        n_q, n_d = len(quants), len(devices)
-        frame["api_usd_per_mtok"] = models["api_usd_per_mtok"].to_numpy()[np.arange(len(frame)) // (n_q * n_d)]
+    frame = with_prices(scenarios(models, quants, devices, **workload), cloud_offers=cloud_offers, api_prices=api_prices)
     return estimate(frame, priors, calibrations)
 
 
