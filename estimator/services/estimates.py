@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from estimator.core import pipeline
 from estimator.services.catalog import Catalog, catalog_load
 from estimator.services.resolve import (
-    core_workload, model_workload_errors, quantization_rows, runtime_errors, scenarios_resolve, workload_columns,
+    ScenarioInputError, core_workload, model_workload_errors, quantization_rows, runtime_errors, scenarios_resolve, workload_columns,
 )
 from estimator.services.results import ResultTable, context_within_window, result_records
 
@@ -45,7 +45,11 @@ def estimate_scenarios(*, scenarios: list[dict[str, Any]], catalog: Catalog | No
 
 
 def estimate_one(*, scenario: dict[str, Any]) -> dict[str, Any]:
-    return estimate_scenarios(scenarios=[scenario])[0]
+    """The estimate of one scenario. Raises ScenarioInputError whose `detail` names its fields alone."""
+    try:
+        return estimate_scenarios(scenarios=[scenario])[0]
+    except ScenarioInputError as exc:
+        raise ScenarioInputError(exc.errors, batch=False) from exc
 
 
 def compatibility(

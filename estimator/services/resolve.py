@@ -50,11 +50,20 @@ FROM_MODEL = ("block_size", "tokens_per_forward")
 
 
 class ScenarioInputError(Exception):
-    """Scenarios that cannot be resolved: {scenario index: {field: [reasons]}}."""
+    """Scenarios that cannot be resolved: {scenario index: {field: [reasons]}}.
 
-    def __init__(self, errors: dict[int, dict[str, Any]]):
+    The API's exception handler (hwfit/api_errors.py) answers it with a 400 whose body is `detail`.
+    """
+
+    def __init__(self, errors: dict[int, dict[str, Any]], *, batch: bool = True):
         super().__init__(errors)
         self.errors = errors
+        self.batch = batch
+
+    @property
+    def detail(self) -> dict[Any, Any]:
+        """The errors as DRF shows a list field's: {"scenarios": {index: {field: [reasons]}}}; one scenario's alone."""
+        return {"scenarios": self.errors} if self.batch else self.errors[0]
 
 
 # --- Inline objects -----------------------------------------------------------------------------
