@@ -6,6 +6,8 @@ Outputs are in SI units (bytes, seconds, FLOP/s, tokens/s, watts, USD); the NaN 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -217,28 +219,37 @@ def output_frame(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficienci
     return pd.DataFrame(out, index=frame.index, copy=False)
 
 
+def json_values(values: Iterable[Any]) -> list[Any]:
+    """Plain Python values JSON can carry: NaN, inf, None and pd.NA -> None; numpy scalars -> Python ones.
+
+    The one NaN -> None rule of the estimator's edges (`json_records`, the API's result objects):
+    JSON has no NaN, and an unknown figure is null, never a number.
+    """
+    out: list[Any] = []
+    for value in values:
+        if isinstance(value, (float, np.floating)):
+            value = float(value)
+            out.append(value if math.isfinite(value) else None)
+        elif value is None or value is pd.NA or value is pd.NaT:
+            out.append(None)
+        elif isinstance(value, np.generic):
+            out.append(value.item())
+        else:
+            out.append(value)
+    return out
+
+
 def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Records with NaN/inf replaced by None and numpy scalars by Python ones (safe for JSON).
+    """Records of plain JSON-safe values (`json_values`), one per row.
 
     Column-wise: each column becomes a list of plain Python values once, then rows are zipped.
     """
     columns: dict[str, list] = {}
     for name in frame.columns:
         series = frame[name]
-        if isinstance(series.dtype, pd.CategoricalDtype):
-            values = series.astype(object).to_numpy()
-            columns[name] = [None if v is None or (isinstance(v, float) and v != v) else v for v in values]
-        elif series.dtype.kind == "f":
-            values = series.to_numpy(dtype=np.float64)
-            finite = np.isfinite(values)
-            out = values.astype(object)
-            out[~finite] = None
-            columns[name] = out.tolist()
-        elif series.dtype.kind in "iub":
+        if series.dtype.kind in "iub" and not isinstance(series.dtype, pd.CategoricalDtype):
             columns[name] = series.to_numpy().tolist()
         else:
-            values = series.to_numpy(dtype=object)
-            columns[name] = [None if v is None or (isinstance(v, float) and not np.isfinite(v)) else
-                             (v.item() if isinstance(v, np.generic) else v) for v in values]
+            columns[name] = json_values(series.to_numpy(dtype=object))
     names = list(columns)
     return [dict(zip(names, row)) for row in zip(*(columns[n] for n in names))]

@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import models as db_models
 
 from estimator.core import pipeline, workloads
+from estimator.core.outputs import json_values
 from estimator.core.units import KV_DTYPE_BYTES
 from estimator.services.catalog import Catalog, CatalogTable
 
@@ -207,9 +208,8 @@ def quantization_rows(catalog: Catalog, slugs: list[str] | None) -> pd.DataFrame
 
 def _known(value: Any) -> float | None:
     """A catalog number, or None where the catalog leaves it empty (None/NaN)."""
-    if value is None or pd.isna(value):
-        return None
-    return float(value)
+    [value] = json_values([value])
+    return None if value is None else float(value)
 
 
 def model_workload_errors(scenario: Mapping[str, Any], model: Mapping[str, Any]) -> dict[str, list[str]]:

@@ -6,12 +6,13 @@ table is a `ResultTable` that formats only the rows a page shows; `flat_record` 
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from estimator.core.outputs import json_values
 
 
 def context_within_window(context: pd.Series | np.ndarray, max_context: pd.Series | np.ndarray) -> np.ndarray:
@@ -43,24 +44,6 @@ class ResultTable(Sequence):
         records = result_records(rows, modes=[self.mode] * n, inline={part: [False] * n for part in
                                                                       ("model", "quantization", "device")})
         return records if isinstance(index, slice) else records[0]
-
-
-def _clean_column(values: Iterable[Any]) -> list[Any]:
-    """NaN/inf -> None, numpy scalars -> Python ones: JSON can carry every value."""
-    out = []
-    for value in values:
-        if isinstance(value, (float, np.floating)):
-            value = float(value)
-            out.append(value if math.isfinite(value) else None)
-        elif isinstance(value, np.integer):
-            out.append(int(value))
-        elif isinstance(value, np.bool_):
-            out.append(bool(value))
-        elif value is pd.NA or value is None:
-            out.append(None)
-        else:
-            out.append(value)
-    return out
 
 
 def _as_int(values: list[Any]) -> list[int | None]:
@@ -183,17 +166,17 @@ def result_records(result: pd.DataFrame, *, modes: list[str | None], inline: dic
     """
     n = len(result)
     picked = _mode_columns(result, modes)
-    column = {name: _clean_column(result[name].tolist()) if name in result else [None] * n
+    column = {name: json_values(result[name].tolist()) if name in result else [None] * n
               for _, _, name, _ in _SPEC}
     for _, _, name, convert in _SPEC:
         if convert is not None:
             column[name] = convert(column[name])
-    picked_clean = {name: _clean_column(values) for name, values in picked.items()}
+    picked_clean = {name: json_values(values) for name, values in picked.items()}
     identity = {
-        part: (_clean_column(result[f"{prefix}_slug"].tolist()), _clean_column(result[f"{prefix}_name"].tolist()))
+        part: (json_values(result[f"{prefix}_slug"].tolist()), json_values(result[f"{prefix}_name"].tolist()))
         for part, prefix in (("model", "model"), ("quantization", "quant"), ("device", "device"))
     }
-    runtime = _clean_column(result["runtime"].tolist())
+    runtime = json_values(result["runtime"].tolist())
     records = []
     for i in range(n):
         verdict = column["verdict"][i]
