@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from estimator.core.architecture import Coded, col, coded
+from estimator.core.architecture import Coded, col, coded, map_combinations
 from estimator.core.units import GB, GIB, TERA
 
 # Order in which peaks are tried for each compute dtype (first published one wins).
@@ -95,6 +95,52 @@ def peak_flops(frame: pd.DataFrame, compute_dtype: Coded) -> tuple[np.ndarray, C
 
 
 @dataclass
+class Peaks:
+    flops: np.ndarray            # FLOP/s of each row's compute dtype, as its runtime reaches it
+    source: Coded                # the catalog column it came from ('' if none)
+    is_fallback: np.ndarray      # the compute dtype's own peak is not published: a slower one stands in
+    vector: np.ndarray | None = None        # FLOP/s of the vector ALUs (matrix-vector passes, dequantisation)
+    vector_source: Coded | None = None      # the column it came from ('' = unknown)
+    gemm_class: Coded | None = None         # the weight-format class on its GEMM path ("kquant-int8")
+
+
+def runtime_peaks(frame: pd.DataFrame, compute_dtype: Coded, base_runtime: Coded,
+                  dequant_class: Coded | None = None, kind: Coded | None = None) -> Peaks:
+    """Peak FLOP/s per row for its compute dtype on its runtime (`peak_flops` plus the runtime's kernels).
+
+    GGUF kernels compute FP8/FP4/INT8 formats in FP16 (GGUF_RUNTIMES); llama.cpp's FP16
+    accumulation doubles a GeForce part's FP16 rate (FP16_ACCUMULATE_*); with the weight format's
+    class and the device kind, quantised llama.cpp GEMMs on a GPU take the int8 path
+    (`int8_gemm_path`), and the vector ALUs' peak comes along (`vector_peak`).
+    """
+    is_gguf = base_runtime.isin(GGUF_RUNTIMES)
+    if is_gguf.any():
+        low = compute_dtype.isin(("fp4", "fp8", "int8")) & is_gguf
+        compute_dtype = Coded(np.where(low, len(compute_dtype.uniques), compute_dtype.codes),
+                              np.append(compute_dtype.uniques, "fp16"))
+    peak, source = peak_flops(frame, compute_dtype)
+    fp16_acc = base_runtime.isin(FP16_ACCUMULATE_RUNTIMES) & compute_dtype.map(
+        lambda u: [d == "fp16" for d in u], dtype=bool) & source.eq("fp16_tflops")
+    if fp16_acc.any():
+        doubles = coded(frame, "device_name").map(
+            lambda u: [any(tag in name for tag in FP16_ACCUMULATE_DOUBLES) for name in u], dtype=bool)
+        peak = np.where(fp16_acc & doubles, 2.0 * peak, peak)
+    # Matrix-vector passes and dequantisation run on the vector ALUs (`vector_peak`).
+    vector, vector_source = vector_peak(frame, peak, source)
+    gemm_class = dequant_class
+    if dequant_class is not None and kind is not None:
+        # Quantised llama.cpp GEMMs on a GPU run as int8 (MMQ): that peak, and per-path class tables.
+        int8_path = int8_gemm_path(frame, base_runtime, dequant_class, kind)
+        peak, source = gemm_peak(frame, peak, source, int8_path)
+        gemm_class = path_class(dequant_class, int8_path)
+    own = ("int8_tops", DP4A_SOURCE)
+    is_fallback = map_combinations([compute_dtype, source], lambda ds, ps: [
+        bool(p) and p != PEAK_FALLBACK[d][0] and p not in own for d, p in zip(ds, ps)], dtype=bool)
+    return Peaks(flops=peak, source=source, is_fallback=is_fallback, vector=vector, vector_source=vector_source,
+                 gemm_class=gemm_class)
+
+
+@dataclass
 class QuantArrays:
     bytes_per_weight: np.ndarray
     compute_dtype: Coded
@@ -134,6 +180,7 @@ INT8_GEMM_VENDORS = ("nvidia", "amd")
 # AMD RDNA parts publish no int8 figure: MMQ's v_dot4_i32_i8 does 4 int8 MACs per lane per clock
 # where packed FP16 does 2, so the dp4a rate is derived as 2 x the (non-tensor) shader FP16 rate.
 DP4A_PER_SHADER_FP16 = 2.0
+DP4A_SOURCE = "shader_fp16_tflops x2 (dp4a)"
 
 
 def int8_rate(frame: pd.DataFrame) -> np.ndarray:
@@ -179,10 +226,10 @@ def gemm_peak(frame: pd.DataFrame, peak: np.ndarray, source: Coded, int8_path: n
     published = col(frame, "int8_tops") > 0
     int8 = int8_rate(frame) * TERA
     names = list(source.uniques)
-    for name in ("int8_tops", "shader_fp16_tflops x2 (dp4a)"):
+    for name in ("int8_tops", DP4A_SOURCE):
         if name not in names:
             names.append(name)
-    label = np.where(published, names.index("int8_tops"), names.index("shader_fp16_tflops x2 (dp4a)"))
+    label = np.where(published, names.index("int8_tops"), names.index(DP4A_SOURCE))
     codes = np.where(int8_path, label, source.codes)
     return np.where(int8_path, int8, peak), Coded(codes, np.array(names, dtype=object))
 

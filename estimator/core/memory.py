@@ -181,6 +181,35 @@ def verdict(
     )
 
 
+def scenario_verdict(
+    mem: MemoryBreakdown,
+    m: ModelArrays,
+    usable: np.ndarray,
+    *,
+    offload_kind: np.ndarray,
+    multi_kind: np.ndarray,
+    usable_fraction: np.ndarray,
+    host_memory: np.ndarray,
+    n_devices_given: np.ndarray,
+    supported: np.ndarray,
+    max_devices: int = 8,
+    scale_out: np.ndarray | bool = True,
+) -> tuple[Verdict, np.ndarray]:
+    """`verdict` for a scenario frame, and its code once the scenario's own setup is applied.
+
+    Offload needs host RAM apart from the device's: a kind in OFFLOAD_KINDS whose memory is not
+    unified (usable fraction < 1 means the GPU shares the host's RAM). The verdict is for the
+    device count given (`asked`); scale_out says whether the answer may use more. A weight format
+    with no kernels for the device is `unsupported` (unless its memory is unknown).
+    """
+    unified = np.nan_to_num(usable_fraction, nan=1.0) < 1.0
+    result = verdict(mem, m, usable, offload_kind & ~unified, multi_kind, host_memory, max_devices=max_devices,
+                     asked=n_devices_given, scale_out=scale_out)
+    code = result.code.copy()
+    code[~supported & (code != UNKNOWN)] = UNSUPPORTED
+    return result, code
+
+
 def max_batch(mem_at_batch1: MemoryBreakdown, usable: np.ndarray, n_devices: np.ndarray, cap: int) -> np.ndarray:
     """Largest batch whose memory fits on each of `n_devices` (tensor parallel; 1 = one device).
 
