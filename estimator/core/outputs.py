@@ -16,6 +16,7 @@ import pandas as pd
 from estimator.core import grades, memory as memory_mod, priors as priors_mod
 from estimator.core.architecture import DERIVATION_RULES, ModelArrays, coded, col
 from estimator.core.cost import DEFAULT_USD_PER_KWH, energy_usd_per_mtok, rental_usd_per_mtok
+from estimator.core.frames import PRICE_SOURCE_COLUMNS
 from estimator.core.passes import BOUND_NAMES, expert_coverage
 from estimator.core.preparation import Prepared
 from estimator.core.quality import quality_tiers
@@ -85,6 +86,9 @@ OUTPUT_COLUMNS: dict[str, str] = {
     "energy_usd_per_mtok_max_batch": "USD per 1M tokens at max_batch", "rental_usd_per_hour": "USD/h (all devices)",
     "rental_usd_per_mtok": "USD per 1M tokens at batch 1", "rental_usd_per_mtok_max_batch": "USD",
     "api_usd_per_mtok": "cheapest API price for the model, 70/30 blend",
+    "rental_provider": "provider of the rental price ('' = none)", "rental_tier": "on-demand | spot | reserved",
+    "rental_as_of": "date the rental price was published", "rental_gpu_count": "GPUs of the offer priced per GPU-hour",
+    "api_provider": "provider of the API price", "api_as_of": "date the API price was published",
 }
 
 def _derived_text(m: ModelArrays) -> pd.Categorical:
@@ -97,6 +101,13 @@ def _derived_text(m: ModelArrays) -> pd.Categorical:
     labels = [",".join(n for bit, n in enumerate(names) if c >> bit & 1) for c in distinct]
     return pd.Categorical.from_codes(inverse.ravel(), categories=pd.Index(labels, dtype=object).unique()) \
         if len(set(labels)) == len(labels) else pd.Categorical(np.array(labels, dtype=object)[inverse.ravel()])
+
+
+def _text(frame: pd.DataFrame, name: str) -> pd.Categorical:
+    """A text column of the scenario frame ('' where absent), as a categorical."""
+    if name not in frame:
+        return pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8), categories=[""])
+    return pd.Categorical(pd.Series(frame[name]).astype(object).fillna("").astype(str).to_numpy(dtype=object))
 
 
 def output_frame(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficiencies, t_fixed: np.ndarray,
@@ -234,6 +245,7 @@ def output_frame(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficienci
         "rental_usd_per_mtok": rental_usd_per_mtok(rental_h, gen_tok_s_1),
         "rental_usd_per_mtok_max_batch": rental_usd_per_mtok(rental_h, batch_tok_s),
         "api_usd_per_mtok": col(frame, "api_usd_per_mtok"),
+        **{name: _text(frame, name) for name in PRICE_SOURCE_COLUMNS},
     }
     return pd.DataFrame(out, index=frame.index, copy=False)
 
