@@ -278,13 +278,24 @@ def diffusion_rows(runs: pd.DataFrame, models: pd.DataFrame, quants: pd.DataFram
         prompt = float(prompts.get(task_shots, np.nan))
         if not ar and (np.isnan(prompt) or np.isnan(numerator)):
             why.append("prompt or answer length unknown")
+        steps = np.nan
+        block = float(row.block_size)
+        if parallel and not ar and "llada" in family and not np.isnan(gen):
+            # Fast-dLLM decodes the whole canvas (no EOS stop), but its threshold rule commits a
+            # block of trailing EOS in one step (they are predicted with near-certainty): the
+            # published tokens per forward holds for the answer's blocks, each EOS-only block
+            # costs one step (docs/diffusion.md "Tokens per forward"). An instruct LLaDA stops
+            # answering after `answer_tokens`; Dream base rarely emits EOS (its canvas is its answer).
+            n_blocks = np.ceil(gen / block)
+            answer_blocks = min(np.ceil(answers.get(task, gen) / block), n_blocks)
+            steps = (answer_blocks * np.ceil(block / max(tpf, 1.0)) + (n_blocks - answer_blocks)) / n_blocks
         records.append({
             "source_file": "diffusion_runs_dev.csv", "source_row": i, "model": row.model,
             "quant": "BF16 (safetensors)", "device": row.gpu, "runtime": "hf-transformers", "n_devices": 1.0,
             "parallel": "none", "test": f"{row.method} | {row.prompt_len} | gen {row.gen_len}",
             "measured_tok_s": float(row.tokens_per_s), "model_index": m_idx[i], "quant_index": bf16,
-            "device_index": d_idx[i], "prefill_chunk": np.nan, "gen_len": gen, "block_size": float(row.block_size),
-            "tokens_per_forward": tpf, "steps_per_block": np.nan, "diffusion_cache": cache,
+            "device_index": d_idx[i], "prefill_chunk": np.nan, "gen_len": gen, "block_size": block,
+            "tokens_per_forward": tpf, "steps_per_block": steps, "diffusion_cache": cache,
             "excluded": "; ".join(why), "metric": "decode" if ar else "diffusion",
             "decode_context": prompt + (gen / 2 if not np.isnan(gen) else 0), "prompt_len": prompt,
             "prefill_depth": 0.0, "numerator": 1.0 if ar else numerator,
