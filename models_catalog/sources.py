@@ -295,15 +295,9 @@ def load_quants(data_dir: Path | str) -> pd.DataFrame:
 
 # --- Devices ------------------------------------------------------------------------------------
 
-# Dense-peak fields of device_tensor_fill.csv and the catalog column each fills. FP16-accumulate
-# and sparse figures are not what PyTorch/cuBLAS GEMMs reach, so they are not used.
+# Dense-peak fields of device_tensor_fill.csv and the catalog column each fills (FP16/BF16 peaks
+# come from device_tensor_peaks.csv). Sparse figures are not what PyTorch/cuBLAS GEMMs reach.
 _TENSOR_FILL = {
-    "fp16_tensor_tflops_dense_fp32acc": "fp16_tflops",
-    "fp16_tensor_tflops_dense": "fp16_tflops",
-    "fp16_matrix_tflops_dense": "fp16_tflops",
-    "fp16_xmx_tflops_dense": "fp16_tflops",
-    "fp16_tflops": "fp16_tflops",
-    "bf16_tensor_tflops_dense_fp32acc": "bf16_tflops",
     "fp8_tensor_tflops_dense": "fp8_tflops",
     "fp8_tensor_tflops_dense_derived": "fp8_tflops",
     "int8_tensor_tops_dense": "int8_tops",
@@ -365,8 +359,86 @@ def _device_record(name: str, vendor: str, kind: str, source: str, notes: str) -
     record = {column: None for column in DEVICE_COLUMNS}
     record.update({"name": name, "slug": slugify(name), "vendor": vendor, "kind": kind,
                    "source": source, "notes": notes, "interconnect": "", "launch_year": None,
-                   "launch_price_usd": None, "shader_fp16_tflops": None, "derived_fields": []})
+                   "launch_price_usd": None, "shader_fp16_tflops": None, "derived_fields": [],
+                   "memory_options_gb": [], "gpu_cores": None, "chip_name": None, "fp16_peak_basis": ""})
     return record
+
+
+# How each GPU's dense FP16/BF16 matrix peak is known (device_tensor_peaks.csv `basis`). A GPU with
+# none of these has no stated peak: the estimator then falls back to another figure and says so.
+PEAK_BASES = ("stated", "derived", "no_matrix_units")
+
+
+def _apply_tensor_peaks(data_dir: Path | str, by_name: dict[str, dict]) -> None:
+    """Set every listed GPU's dense FP16/BF16 peak with FP32 accumulate, the rate inference GEMMs use.
+
+    GeForce cards state two tensor rates, FP16-accumulate and (half of it) FP32-accumulate; cuBLAS,
+    PyTorch and llama.cpp's CUDA GEMMs accumulate FP16/BF16 inputs in FP32, so the catalog keeps the
+    FP32-accumulate figure (the file records the other where stated). A `derived` row is the rule
+    units x boost clock x FLOP per clock, anchored on a vendor-stated figure of the same
+    architecture (quoted in the row); `no_matrix_units` is the shader FP16 rate of a part without
+    matrix units, which is all an FP16 GEMM can reach there.
+    """
+    for row in _read(data_dir, "device_tensor_peaks.csv"):
+        name = _DEVICE_ALIASES.get(row["name"].strip(), row["name"].strip())
+        record = by_name.get(name)
+        if record is None:
+            continue
+        basis = row["basis"].strip()
+        fp16, bf16 = _num(row["fp16_tflops_dense"]), _num(row["bf16_tflops_dense"])
+        record["fp16_tflops"] = fp16
+        record["bf16_tflops"] = bf16
+        record["fp16_peak_basis"] = basis
+        fields = ["fp16_tflops"] + (["bf16_tflops"] if bf16 is not None else [])
+        if basis == "derived":
+            record["derived_fields"].extend(fields)
+        record["source"] += f"; {', '.join(fields)}: {row['stated_as'].strip()} — {row['source'].strip()}"
+
+
+def _options(text: str) -> list[float]:
+    return [float(part) for part in text.split("/") if part.strip()]
+
+
+def _apply_apple_silicon(data_dir: Path | str, by_name: dict[str, dict]) -> None:
+    """Memory options of each Apple chip, and the GPU-core variants linked to their chip.
+
+    A variant inherits what Apple states per chip (memory options, bandwidth) unless Apple states
+    its own (M3/M4 Max bins differ), takes the largest option as its memory, and derives its FP32
+    peak from the chip's: same GPU clock, so FP32 scales with cores (chip FP32 x cores / chip cores).
+    """
+    rows = _read(data_dir, "apple_silicon.csv")
+    chips = {row["name"].strip(): row for row in rows if not row["chip"].strip()}
+    for row in rows:
+        record = by_name.get(row["name"].strip())
+        if record is None:
+            continue
+        chip_name = row["chip"].strip()
+        chip = by_name.get(chip_name) if chip_name else None
+        record["gpu_cores"] = _int(row["gpu_cores"])
+        record["chip_name"] = chip_name or None
+        options = _options(row["memory_options_gb"])
+        derived = []
+        if not options and chip_name in chips:
+            options = _options(chips[chip_name]["memory_options_gb"])
+            derived.append("memory_options_gb")
+        record["memory_options_gb"] = options
+        if options and record["memory_gb"] is None:
+            record["memory_gb"] = max(options)
+            derived.append("memory_gb")
+        bandwidth = _num(row["memory_bandwidth_gbs"])
+        if bandwidth is not None:
+            record["memory_bandwidth_gbs"] = bandwidth
+        elif record["memory_bandwidth_gbs"] is None and chip is not None:
+            record["memory_bandwidth_gbs"] = chip["memory_bandwidth_gbs"]
+            derived.append("memory_bandwidth_gbs")
+        chip_cores = _int(chips[chip_name]["gpu_cores"]) if chip_name in chips else None
+        if chip is not None and record["gpu_cores"] and chip_cores and chip["fp32_tflops"] is not None and record["fp32_tflops"] is None:
+            record["fp32_tflops"] = round(chip["fp32_tflops"] * record["gpu_cores"] / chip_cores, 2)
+            derived.append("fp32_tflops")
+        record["derived_fields"].extend(derived)
+        record["source"] += f"; memory options and GPU cores: {row['source'].strip()}"
+        if derived:
+            record["source"] += f" (inherited from {chip_name}: {', '.join(derived)}; FP32 scaled by GPU cores)"
 
 
 def load_devices(data_dir: Path | str) -> pd.DataFrame:
@@ -396,7 +468,8 @@ def load_devices(data_dir: Path | str) -> pd.DataFrame:
         if name in by_name:
             record = by_name[name]
             filled = []
-            for field, column in (("memory_gb", "memory_gb"), ("memory_bandwidth_gbs", "memory_bandwidth_gbs"), ("tdp_w", "tdp_w")):
+            for field, column in (("memory_gb", "memory_gb"), ("memory_bandwidth_gbs", "memory_bandwidth_gbs"), ("tdp_w", "tdp_w"),
+                                  ("fp32_tflops", "fp32_tflops")):
                 if record[field] is None and _num(row[column]) is not None:
                     record[field] = _num(row[column])
                     filled.append(field)
@@ -409,6 +482,7 @@ def load_devices(data_dir: Path | str) -> pd.DataFrame:
             "memory_gb": _num(row["memory_gb"]),
             "memory_bandwidth_gbs": _num(row["memory_bandwidth_gbs"]),
             "tdp_w": _num(row["tdp_w"]),
+            "fp32_tflops": _num(row["fp32_tflops"]),
             "shader_fp16_tflops": shader,
         })
         if row["gpu_cores_or_sms"].strip():
@@ -427,6 +501,8 @@ def load_devices(data_dir: Path | str) -> pd.DataFrame:
         if row["field"].endswith("_derived"):
             record["derived_fields"].append(column)
         record["source"] += f"; {column}: {row['source'].strip()}"
+    _apply_tensor_peaks(data_dir, by_name)
+    _apply_apple_silicon(data_dir, by_name)
     for record in by_name.values():
         link, host = _links(record["interconnect"])
         if link is not None:
