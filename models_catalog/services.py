@@ -85,6 +85,13 @@ def catalog_import(*, data_dir: Path | str) -> ImportCounts:
     data_dir = Path(data_dir)
     if not (data_dir / "models.csv").exists():
         raise CatalogImportError(f"No models.csv in {data_dir}: point --data-dir at shared/data.")
+    try:
+        return _import_all(data_dir)
+    except sources.SourceError as exc:
+        raise CatalogImportError(f"{exc} — nothing was imported.") from exc
+
+
+def _import_all(data_dir: Path) -> ImportCounts:
     counts = ImportCounts()
     models_frame = sources.load_models(data_dir)
     devices_frame = sources.load_devices(data_dir)

@@ -30,39 +30,95 @@ def slugify(text: str) -> str:
     return text[:80]
 
 
-def _num(value) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    text = str(value).strip()
-    if not text:
-        return None
+class SourceError(ValueError):
+    """A source CSV that cannot be read as stated, named by file, row (the CSV line) and column."""
+
+    def __init__(self, file: str, row: int, column: str, reason: str) -> None:
+        self.file, self.row, self.column, self.reason = file, row, column, reason
+        super().__init__(f"{file}, row {row}, column {column!r}: {reason}")
+
+
+# The columns each source file must have, exactly, and the columns that identify one of its rows:
+# a second row with the same key would silently replace the first.
+SCHEMAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "models.csv": (("name", "hf_repo", "generation", "total_params_b", "active_params_b", "layers", "hidden_size",
+                    "intermediate_size", "moe_intermediate_size", "n_heads", "n_kv_heads", "head_dim", "n_experts",
+                    "n_experts_active", "n_shared_experts", "vocab_size", "max_context", "sliding_window",
+                    "attention_pattern", "block_size", "license", "source", "notes"), ("name",)),
+    "quant_formats.csv": (("name", "family", "bits_per_weight", "bpw_basis", "block_bpw_nominal", "compute_dtype",
+                           "hardware_support_note", "quality_note", "source", "notes"), ("name",)),
+    "devices.csv": (("name", "vendor", "kind", "memory_gb", "memory_bandwidth_gbs", "fp32_tflops", "fp16_tflops_dense",
+                     "bf16_tflops_dense", "fp8_tflops_dense", "int8_tops_dense", "fp4_tflops_dense", "tdp_w", "launch_year",
+                     "launch_price_usd", "interconnect", "source", "notes"), ("name",)),
+    "device_specs_techpowerup.csv": (("device", "vendor", "memory_gb", "memory_bandwidth_gbs", "fp32_tflops", "fp16_tflops",
+                                      "fp16_kind", "gpu_cores_or_sms", "tdp_w", "source", "note"), ("device",)),
+    "device_tensor_fill.csv": (("name", "field", "value", "source"), ("name", "field")),
+    "device_tensor_peaks.csv": (("name", "fp16_tflops_dense", "bf16_tflops_dense", "accumulate", "fp16acc_tflops_dense",
+                                 "basis", "stated_as", "source"), ("name",)),
+    "apple_silicon.csv": (("name", "chip", "gpu_cores", "memory_options_gb", "memory_bandwidth_gbs", "source"), ("name",)),
+    "cloud_offers.csv": (("provider", "device", "gpu_count", "usd_per_hour", "tier", "region_or_note", "as_of", "source"),
+                         ("provider", "device", "gpu_count", "tier", "region_or_note")),
+    "api_prices.csv": (("provider", "model", "usd_per_1m_input", "usd_per_1m_output", "as_of", "source"), ("provider", "model")),
+}
+
+
+class Row(dict):
+    """One CSV row that knows where it came from, so a bad cell is reported with its place."""
+
+    file: str = ""
+    line: int = 0
+
+    def error(self, column: str, reason: str) -> SourceError:
+        return SourceError(self.file, self.line, column, reason)
+
+    def num(self, column: str) -> float | None:
+        """The cell as a finite number; empty = unknown (None). Text or Infinity/NaN is an error."""
+        text = self[column].strip()
+        if not text:
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            raise self.error(column, f"{text!r} is not a number (write the bare number in the column's unit)") from None
+        if not math.isfinite(number):
+            raise self.error(column, f"{text!r} is not a finite number")
+        return number
+
+    def int(self, column: str) -> int | None:
+        number = self.num(column)
+        return None if number is None else int(round(number))
+
+
+def _read(data_dir: Path | str, name: str) -> list[Row]:
+    """The rows of a source CSV, checked against its schema: exact columns, no duplicated key."""
+    path = Path(data_dir) / name
     try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-def _int(value) -> int | None:
-    number = _num(value)
-    return None if number is None else int(round(number))
-
-
-def _text(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return str(value).strip()
-
-
-def _read(data_dir: Path | str, name: str) -> list[dict]:
-    frame = pd.read_csv(Path(data_dir) / name, dtype=str, keep_default_na=False)
-    records = frame.to_dict("records")
-    for record in records:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise SourceError(name, 0, "", f"the file is missing from {Path(data_dir)}") from None
+    except pd.errors.ParserError as exc:
+        raise SourceError(name, 0, "", f"not a well-formed CSV ({exc})") from None
+    columns, key = SCHEMAS[name]
+    header = list(frame.columns)
+    for column in columns:
+        if column not in header:
+            raise SourceError(name, 1, column, "the column is missing from the header")
+    for column in header:
+        if column not in columns:
+            raise SourceError(name, 1, column, f"unexpected column (expected: {', '.join(columns)})")
+    rows, first_line = [], {}
+    for index, record in enumerate(frame.to_dict("records")):
+        row = Row(record)
+        row.file, row.line = name, index + 2  # line 1 is the header
+        identity = tuple(row[column].strip() for column in key)
+        if identity in first_line:
+            raise row.error(key[0], f"duplicates row {first_line[identity]} ({', '.join(identity)}): one row per {', '.join(key)}")
+        first_line[identity] = row.line
         # Keep provenance even for a row whose source cell is empty: it came from this file.
-        if "source" in record and not record["source"].strip():
-            record["source"] = f"shared/data/{name} (the row states no source)"
-    return records
+        if "source" in row and not row["source"].strip():
+            row["source"] = f"shared/data/{name} (the row states no source)"
+        rows.append(row)
+    return rows
 
 
 # --- Models ---------------------------------------------------------------------------------
@@ -146,32 +202,32 @@ def load_models(data_dir: Path | str) -> pd.DataFrame:
             "license": row["license"].strip(),
             "generation_mode": "block_diffusion" if diffusion else "autoregressive",
             "diffusion_attention": "",
-            "total_params_b": _num(row["total_params_b"]),
-            "active_params_b": _num(row["active_params_b"]),
+            "total_params_b": row.num("total_params_b"),
+            "active_params_b": row.num("active_params_b"),
             "embedding_params_b": None,
             "tied_embeddings": None,
             "vision_params_b": None,
-            "n_layers": _int(row["layers"]),
-            "hidden_size": _int(row["hidden_size"]),
-            "n_heads": _int(row["n_heads"]),
-            "n_kv_heads": _int(row["n_kv_heads"]),
-            "head_dim": _int(row["head_dim"]),
-            "intermediate_size": _int(row["intermediate_size"]),
-            "moe_intermediate_size": _int(row["moe_intermediate_size"]),
-            "n_experts": _int(row["n_experts"]),
-            "n_experts_active": _int(row["n_experts_active"]),
-            "n_shared_experts": _int(row["n_shared_experts"]),
+            "n_layers": row.int("layers"),
+            "hidden_size": row.int("hidden_size"),
+            "n_heads": row.int("n_heads"),
+            "n_kv_heads": row.int("n_kv_heads"),
+            "head_dim": row.int("head_dim"),
+            "intermediate_size": row.int("intermediate_size"),
+            "moe_intermediate_size": row.int("moe_intermediate_size"),
+            "n_experts": row.int("n_experts"),
+            "n_experts_active": row.int("n_experts_active"),
+            "n_shared_experts": row.int("n_shared_experts"),
             "n_dense_layers": None,
-            "vocab_size": _int(row["vocab_size"]),
-            "max_context": _int(row["max_context"]),
-            "sliding_window": _int(row["sliding_window"]),
+            "vocab_size": row.int("vocab_size"),
+            "max_context": row.int("max_context"),
+            "sliding_window": row.int("sliding_window"),
             "n_global_layers": None,
             "global_kv_heads": None,
             "global_head_dim": None,
             "global_kv_shared": False,
             "kv_lora_rank": None,
             "qk_rope_head_dim": None,
-            "block_size": _int(row["block_size"]),
+            "block_size": row.int("block_size"),
             "tokens_per_forward": None,
             "self_conditioning": False,
             "attention_pattern": row["attention_pattern"].strip(),
@@ -253,11 +309,11 @@ def load_quants(data_dir: Path | str) -> pd.DataFrame:
         name = row["name"].strip()
         raw_family = row["family"].strip().lower()
         family = next((f for key, f in _QUANT_FAMILIES if raw_family.startswith(key)), raw_family)
-        bits = _num(row["bits_per_weight"])
+        bits = row.num("bits_per_weight")
         derived = []
-        if bits is None and _num(row["block_bpw_nominal"]) is not None:
+        if bits is None and row.num("block_bpw_nominal") is not None:
             # Rule: a mix without a measured file average falls back to its block format's bits.
-            bits = _num(row["block_bpw_nominal"])
+            bits = row.num("block_bpw_nominal")
             derived.append("bits_per_weight")
         match = _PPL.search(row["quality_note"])
         ppl_delta = float(match.group(1)) if match else None
@@ -385,7 +441,7 @@ def _apply_tensor_peaks(data_dir: Path | str, by_name: dict[str, dict]) -> None:
         if record is None:
             continue
         basis = row["basis"].strip()
-        fp16, bf16 = _num(row["fp16_tflops_dense"]), _num(row["bf16_tflops_dense"])
+        fp16, bf16 = row.num("fp16_tflops_dense"), row.num("bf16_tflops_dense")
         record["fp16_tflops"] = fp16
         record["bf16_tflops"] = bf16
         record["fp16_peak_basis"] = basis
@@ -414,7 +470,7 @@ def _apply_apple_silicon(data_dir: Path | str, by_name: dict[str, dict]) -> None
             continue
         chip_name = row["chip"].strip()
         chip = by_name.get(chip_name) if chip_name else None
-        record["gpu_cores"] = _int(row["gpu_cores"])
+        record["gpu_cores"] = row.int("gpu_cores")
         record["chip_name"] = chip_name or None
         options = _options(row["memory_options_gb"])
         derived = []
@@ -425,13 +481,13 @@ def _apply_apple_silicon(data_dir: Path | str, by_name: dict[str, dict]) -> None
         if options and record["memory_gb"] is None:
             record["memory_gb"] = max(options)
             derived.append("memory_gb")
-        bandwidth = _num(row["memory_bandwidth_gbs"])
+        bandwidth = row.num("memory_bandwidth_gbs")
         if bandwidth is not None:
             record["memory_bandwidth_gbs"] = bandwidth
         elif record["memory_bandwidth_gbs"] is None and chip is not None:
             record["memory_bandwidth_gbs"] = chip["memory_bandwidth_gbs"]
             derived.append("memory_bandwidth_gbs")
-        chip_cores = _int(chips[chip_name]["gpu_cores"]) if chip_name in chips else None
+        chip_cores = chips[chip_name].int("gpu_cores") if chip_name in chips else None
         if chip is not None and record["gpu_cores"] and chip_cores and chip["fp32_tflops"] is not None and record["fp32_tflops"] is None:
             record["fp32_tflops"] = round(chip["fp32_tflops"] * record["gpu_cores"] / chip_cores, 2)
             derived.append("fp32_tflops")
@@ -448,30 +504,30 @@ def load_devices(data_dir: Path | str) -> pd.DataFrame:
         record = _device_record(row["name"].strip(), row["vendor"].strip(), row["kind"].strip(),
                                 row["source"].strip(), row["notes"].strip())
         record.update({
-            "memory_gb": _num(row["memory_gb"]),
-            "memory_bandwidth_gbs": _num(row["memory_bandwidth_gbs"]),
-            "fp32_tflops": _num(row["fp32_tflops"]),
-            "fp16_tflops": _num(row["fp16_tflops_dense"]),
-            "bf16_tflops": _num(row["bf16_tflops_dense"]),
-            "fp8_tflops": _num(row["fp8_tflops_dense"]),
-            "int8_tops": _num(row["int8_tops_dense"]),
-            "fp4_tflops": _num(row["fp4_tflops_dense"]),
-            "tdp_w": _num(row["tdp_w"]),
-            "launch_year": _int(row["launch_year"]),
-            "launch_price_usd": _num(row["launch_price_usd"]),
+            "memory_gb": row.num("memory_gb"),
+            "memory_bandwidth_gbs": row.num("memory_bandwidth_gbs"),
+            "fp32_tflops": row.num("fp32_tflops"),
+            "fp16_tflops": row.num("fp16_tflops_dense"),
+            "bf16_tflops": row.num("bf16_tflops_dense"),
+            "fp8_tflops": row.num("fp8_tflops_dense"),
+            "int8_tops": row.num("int8_tops_dense"),
+            "fp4_tflops": row.num("fp4_tflops_dense"),
+            "tdp_w": row.num("tdp_w"),
+            "launch_year": row.int("launch_year"),
+            "launch_price_usd": row.num("launch_price_usd"),
             "interconnect": row["interconnect"].strip(),
         })
         by_name[record["name"]] = record
     for row in _read(data_dir, "device_specs_techpowerup.csv"):
         name = _DEVICE_ALIASES.get(row["device"].strip(), row["device"].strip())
-        shader = _num(row["fp16_tflops"])
+        shader = row.num("fp16_tflops")
         if name in by_name:
             record = by_name[name]
             filled = []
             for field, column in (("memory_gb", "memory_gb"), ("memory_bandwidth_gbs", "memory_bandwidth_gbs"), ("tdp_w", "tdp_w"),
                                   ("fp32_tflops", "fp32_tflops")):
-                if record[field] is None and _num(row[column]) is not None:
-                    record[field] = _num(row[column])
+                if record[field] is None and row.num(column) is not None:
+                    record[field] = row.num(column)
                     filled.append(field)
             record["shader_fp16_tflops"] = shader
             record["source"] += "; " + row["source"].strip() + (f" ({', '.join(filled + ['shader_fp16_tflops'])})")
@@ -479,10 +535,10 @@ def load_devices(data_dir: Path | str) -> pd.DataFrame:
         kind = "apple" if row["vendor"].strip() == "Apple" else "gpu"
         record = _device_record(name, row["vendor"].strip(), kind, row["source"].strip(), row["note"].strip())
         record.update({
-            "memory_gb": _num(row["memory_gb"]),
-            "memory_bandwidth_gbs": _num(row["memory_bandwidth_gbs"]),
-            "tdp_w": _num(row["tdp_w"]),
-            "fp32_tflops": _num(row["fp32_tflops"]),
+            "memory_gb": row.num("memory_gb"),
+            "memory_bandwidth_gbs": row.num("memory_bandwidth_gbs"),
+            "tdp_w": row.num("tdp_w"),
+            "fp32_tflops": row.num("fp32_tflops"),
             "shader_fp16_tflops": shader,
         })
         if row["gpu_cores_or_sms"].strip():
@@ -491,7 +547,7 @@ def load_devices(data_dir: Path | str) -> pd.DataFrame:
     for row in _read(data_dir, "device_tensor_fill.csv"):
         name = _DEVICE_ALIASES.get(row["name"].strip(), row["name"].strip())
         column = _TENSOR_FILL.get(row["field"].strip())
-        value = _num(row["value"])
+        value = row.num("value")
         if name not in by_name or column is None or value is None:
             continue
         record = by_name[name]
@@ -590,8 +646,8 @@ def load_cloud_offers(data_dir: Path | str, device_names: Iterable[str] = ()) ->
             "provider": row["provider"].strip(),
             "device_label": row["device"].strip(),
             "device_name": _match_device(row["device"].strip(), device_names),
-            "gpu_count": _int(row["gpu_count"]) or 1,
-            "usd_per_hour": _num(row["usd_per_hour"]),
+            "gpu_count": row.int("gpu_count") or 1,
+            "usd_per_hour": row.num("usd_per_hour"),
             "tier": row["tier"].strip(),
             "region_or_note": row["region_or_note"].strip(),
             "as_of": row["as_of"].strip(),
@@ -620,8 +676,8 @@ def load_api_prices(data_dir: Path | str, model_names: Iterable[str] = ()) -> pd
             "provider": row["provider"].strip(),
             "model_label": label,
             "model_name": model if model in names else None,
-            "usd_per_1m_input": _num(row["usd_per_1m_input"]),
-            "usd_per_1m_output": _num(row["usd_per_1m_output"]),
+            "usd_per_1m_input": row.num("usd_per_1m_input"),
+            "usd_per_1m_output": row.num("usd_per_1m_output"),
             "as_of": row["as_of"].strip(),
             "source": row["source"].strip(),
         })
