@@ -59,6 +59,9 @@ SCHEMAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "cloud_offers.csv": (("provider", "device", "gpu_count", "usd_per_hour", "tier", "region_or_note", "as_of", "source"),
                          ("provider", "device", "gpu_count", "tier", "region_or_note")),
     "api_prices.csv": (("provider", "model", "usd_per_1m_input", "usd_per_1m_output", "as_of", "source"), ("provider", "model")),
+    "device_aliases.csv": (("alias", "name", "source"), ("alias",)),
+    "offer_device_links.csv": (("pattern", "name", "source"), ("pattern",)),
+    "api_model_links.csv": (("pattern", "name", "source"), ("pattern",)),
 }
 
 
@@ -364,22 +367,10 @@ _TENSOR_FILL = {
     "fp4_tensor_tflops_dense_derived": "fp4_tflops",
 }
 
-# Names in device_tensor_fill.csv / device_specs_techpowerup.csv that are the same part as a row
-# of devices.csv under another spelling.
-_DEVICE_ALIASES = {
-    "NVIDIA DGX Spark (GB10)": "NVIDIA DGX Spark (GB10 Grace Blackwell)",
-    "NVIDIA GB10 (DGX Spark)": "NVIDIA DGX Spark (GB10 Grace Blackwell)",
-    "AMD Ryzen AI Max+ 395 (Radeon 8060S)": "AMD Ryzen AI Max+ 395 (Strix Halo)",
-    "AMD Ryzen AI Max+ 395 (Radeon 8060S iGPU)": "AMD Ryzen AI Max+ 395 (Strix Halo)",
-    "NVIDIA GeForce RTX 3080": "NVIDIA GeForce RTX 3080 (10GB)",
-    "NVIDIA A100 PCIe 80GB": "NVIDIA A100 80GB PCIe",
-    "NVIDIA A100 SXM4 80GB": "NVIDIA A100 80GB SXM",
-    "NVIDIA H100 PCIe 80GB": "NVIDIA H100 PCIe",
-    "NVIDIA H100 SXM5 80GB (reported 'H100 80GB HBM3')": "NVIDIA H100 SXM",
-    "NVIDIA Tesla T4": "NVIDIA T4",
-    "Intel Arc A770": "Intel Arc A770 16GB",
-    "NVIDIA RTX PRO 6000 Blackwell Workstation Edition": "NVIDIA RTX PRO 6000 Blackwell (Workstation/Server Edition)",
-}
+def _device_aliases(data_dir: Path | str) -> dict[str, str]:
+    """Names in the other device files that are a devices.csv part under another spelling."""
+    return {row["alias"].strip(): row["name"].strip() for row in _read(data_dir, "device_aliases.csv")}
+
 
 # The share of memory a model may use. Apple: macOS lets the GPU wire about 75% of unified memory
 # by default (recommendedMaxWorkingSetSize); APUs with unified memory likewise. Discrete devices
@@ -435,8 +426,9 @@ def _apply_tensor_peaks(data_dir: Path | str, by_name: dict[str, dict]) -> None:
     architecture (quoted in the row); `no_matrix_units` is the shader FP16 rate of a part without
     matrix units, which is all an FP16 GEMM can reach there.
     """
+    aliases = _device_aliases(data_dir)
     for row in _read(data_dir, "device_tensor_peaks.csv"):
-        name = _DEVICE_ALIASES.get(row["name"].strip(), row["name"].strip())
+        name = aliases.get(row["name"].strip(), row["name"].strip())
         record = by_name.get(name)
         if record is None:
             continue
@@ -518,8 +510,9 @@ def load_devices(data_dir: Path | str) -> pd.DataFrame:
             "interconnect": row["interconnect"].strip(),
         })
         by_name[record["name"]] = record
+    aliases = _device_aliases(data_dir)
     for row in _read(data_dir, "device_specs_techpowerup.csv"):
-        name = _DEVICE_ALIASES.get(row["device"].strip(), row["device"].strip())
+        name = aliases.get(row["device"].strip(), row["device"].strip())
         shader = row.num("fp16_tflops")
         if name in by_name:
             record = by_name[name]
@@ -545,7 +538,7 @@ def load_devices(data_dir: Path | str) -> pd.DataFrame:
             record["notes"] = (record["notes"] + "; " if record["notes"] else "") + row["gpu_cores_or_sms"].strip()
         by_name[name] = record
     for row in _read(data_dir, "device_tensor_fill.csv"):
-        name = _DEVICE_ALIASES.get(row["name"].strip(), row["name"].strip())
+        name = aliases.get(row["name"].strip(), row["name"].strip())
         column = _TENSOR_FILL.get(row["field"].strip())
         value = row.num("value")
         if name not in by_name or column is None or value is None:
@@ -605,47 +598,40 @@ def load_runtimes() -> pd.DataFrame:
     return frame
 
 
-def _match_device(text: str, devices: Iterable[str]) -> str | None:
-    """The catalog device an offer's free-text device names, when it names exactly one."""
+def _match_device(text: str, rules: list[tuple[str, str]], devices: set[str]) -> str | None:
+    """The catalog device an offer's free-text device names, when it names exactly one.
+
+    The first rule (offer_device_links.csv, in order) whose pattern matches decides; an empty name
+    means the label names several parts, or one the catalog lacks.
+    """
     key = text.upper()
-    rules = (
-        (r"GB200", "NVIDIA GB200 (per Blackwell GPU in GB200 NVL72)"),
-        (r"B200", "NVIDIA B200 (HGX, per GPU)"),
-        (r"GH200", None),
-        (r"H200", "NVIDIA H200 SXM"),
-        (r"H100 NVL", "NVIDIA H100 NVL"),
-        (r"H100.*PCIE", "NVIDIA H100 PCIe"),
-        (r"H100", "NVIDIA H100 SXM"),
-        (r"A100.*40GB.*(SXM|P4D)|A100 SXM 40GB", "NVIDIA A100 40GB SXM"),
-        (r"A100.*PCIE|A100 PCIE|NC24ADS", "NVIDIA A100 80GB PCIe"),
-        (r"A100", "NVIDIA A100 80GB SXM"),
-        (r"^L4 /", None),
-        (r"L40S /", None),
-        (r"L40S", "NVIDIA L40S"),
-        (r"L40", "NVIDIA L40"),
-        (r"^L4\b", "NVIDIA L4"),
-        (r"A10\b", "NVIDIA A10"),
-        (r"MI300X", "AMD Instinct MI300X"),
-        (r"RTX 3090", "NVIDIA GeForce RTX 3090"),
-        (r"RTX 4090", "NVIDIA GeForce RTX 4090"),
-        (r"RTX 5090", "NVIDIA GeForce RTX 5090"),
-    )
-    names = set(devices)
     for pattern, name in rules:
         if re.search(pattern, key):
-            return name if name in names else None
+            return name if name in devices else None
     return None
+
+
+def _link_rules(data_dir: Path | str, file: str) -> list[tuple[str, str]]:
+    rules = []
+    for row in _read(data_dir, file):
+        try:
+            re.compile(row["pattern"])
+        except re.error as exc:
+            raise row.error("pattern", f"not a regular expression ({exc})") from None
+        rules.append((row["pattern"], row["name"].strip()))
+    return rules
 
 
 def load_cloud_offers(data_dir: Path | str, device_names: Iterable[str] = ()) -> pd.DataFrame:
     """cloud_offers.csv; `device_name` is the catalog device the offer names, when one matches."""
-    device_names = list(device_names)
+    device_names = set(device_names)
+    rules = _link_rules(data_dir, "offer_device_links.csv")
     records = []
     for row in _read(data_dir, "cloud_offers.csv"):
         records.append({
             "provider": row["provider"].strip(),
             "device_label": row["device"].strip(),
-            "device_name": _match_device(row["device"].strip(), device_names),
+            "device_name": _match_device(row["device"].strip(), rules, device_names),
             "gpu_count": row.int("gpu_count") or 1,
             "usd_per_hour": row.num("usd_per_hour"),
             "tier": row["tier"].strip(),
@@ -656,22 +642,14 @@ def load_cloud_offers(data_dir: Path | str, device_names: Iterable[str] = ()) ->
     return pd.DataFrame.from_records(records)
 
 
-_API_MODEL_RULES = (
-    (r"gpt-oss-120b", "gpt-oss-120b"),
-    (r"gpt-oss-20b", "gpt-oss-20b"),
-    (r"Llama 3\.3 70B", "Llama 3.3 70B Instruct"),
-    (r"Llama 3\.1 8B", "Llama 3.1 8B"),
-    (r"DeepSeek V3 family", "DeepSeek V3"),
-)
-
-
 def load_api_prices(data_dir: Path | str, model_names: Iterable[str] = ()) -> pd.DataFrame:
     """api_prices.csv; `model_name` is the catalog model the price is for, when one matches."""
     names = set(model_names)
+    rules = _link_rules(data_dir, "api_model_links.csv")
     records = []
     for row in _read(data_dir, "api_prices.csv"):
         label = row["model"].strip()
-        model = next((name for pattern, name in _API_MODEL_RULES if re.search(pattern, label, re.IGNORECASE)), None)
+        model = next((name for pattern, name in rules if re.search(pattern, label, re.IGNORECASE)), None)
         records.append({
             "provider": row["provider"].strip(),
             "model_label": label,
