@@ -37,7 +37,7 @@ WORKLOAD_DEFAULTS: dict[str, Any] = {
     "block_size": np.nan,
     "tokens_per_forward": np.nan,
     "steps_per_block": np.nan,
-    "diffusion_cache": "dual",        # family A: none | prefix | dual (Fast-dLLM)
+    "diffusion_cache": "auto",        # family A: auto (the runtime's: SGLang none, else dual) | none | prefix | dual
     "prefill_chunk": np.nan,
     "host_memory_gb": 64.0,           # host RAM for partial offload
     "host_memory_bandwidth_gbs": 60.0,  # dual-channel DDR5 as read by a CPU

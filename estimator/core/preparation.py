@@ -21,7 +21,7 @@ from estimator.core.hardware import DeviceArrays, Peaks, device_arrays, quant_ar
 from estimator.core.units import GB, GIB, KV_DTYPE_BYTES, TERA
 from estimator.core.workloads import (
     PARALLEL_LAYERS, PARALLEL_MODES, PARALLEL_NONE, PARALLEL_TENSOR, Execution, Reduced, decode_slots,
-    diffusion_slots, prefill_slots, reduce, steps_per_block,
+    diffusion_cache_of_runtime, diffusion_slots, prefill_slots, reduce, steps_per_block,
 )
 
 
@@ -141,9 +141,15 @@ def _workload(frame: pd.DataFrame, constants: dict, m: ModelArrays, base_rt: Cod
         batch=batch, context=context, gen=gen, prompt=prompt, depth=depth, decode_context=decode_ctx,
         kv_bytes=_lookup(KV_DTYPE_BYTES, coded(frame, "kv_dtype"), np.nan), n_devices=n_dev_given,
         auto_parallel=auto_mode, parallel=parallel, chunk=chunk, block=block,
-        steps=steps_per_block(block, tpf, col(frame, "steps_per_block")), cache=coded(frame, "diffusion_cache"),
+        steps=steps_per_block(block, tpf, col(frame, "steps_per_block")),
+        cache=_cache_of_runtime(coded(frame, "diffusion_cache"), base_rt),
         image=flag(frame, "image_input"),
     )
+
+
+def _cache_of_runtime(given: Coded, base_rt: Coded) -> Coded:
+    """The diffusion cache per row, "auto" resolved by the runtime (workloads.RUNTIME_DIFFUSION_CACHE)."""
+    return map_combinations([given, base_rt], lambda gs, rs: list(diffusion_cache_of_runtime(gs, rs)), as_coded=True)
 
 
 @dataclass

@@ -24,7 +24,23 @@ from estimator.core.units import ACT_BYTES
 PARALLEL_NONE, PARALLEL_TENSOR, PARALLEL_LAYERS = 0, 1, 2
 PARALLEL_MODES = {"none": PARALLEL_NONE, "tensor": PARALLEL_TENSOR, "layers": PARALLEL_LAYERS}
 
-DIFFUSION_CACHES = ("none", "prefix", "dual")
+# "auto": the runtime's own scheme (`diffusion_cache_of_runtime`).
+DIFFUSION_CACHES = ("auto", "none", "prefix", "dual")
+# Which cache a full-attention diffusion model (LLaDA, Dream) runs with is a property of the
+# runtime, not the model (docs/diffusion.md "Serving engines"): SGLang's multi-block path
+# (`FullAttnMultiBlock`, the d3LLM serving path) keeps NO cache — every step runs the prompt and
+# the whole canvas, several blocks denoised at once, so tokens per forward counts over the canvas;
+# the HF scripts (Fast-dLLM) refresh a dual cache per block.
+RUNTIME_DIFFUSION_CACHE = {"sglang": "none"}
+DEFAULT_DIFFUSION_CACHE = "dual"
+
+
+def diffusion_cache_of_runtime(given: np.ndarray, base_runtime: np.ndarray) -> np.ndarray:
+    """The cache scheme per row: the given one, or for "auto" the runtime's (RUNTIME_DIFFUSION_CACHE)."""
+    given = np.asarray(given, dtype=object)
+    runtime_cache = np.array([RUNTIME_DIFFUSION_CACHE.get(str(r), DEFAULT_DIFFUSION_CACHE) for r in base_runtime],
+                             dtype=object)
+    return np.where((given == "auto") | (given == "") | (given == None), runtime_cache, given)  # noqa: E711
 
 
 @dataclass
@@ -265,7 +281,9 @@ def diffusion_slots(
     Family B (block-causal, exact cache: SDAR, LLaDA2, DiffusionGemma): prefill once; per block,
     `steps` passes of the B-token block over the committed prefix, then one commit pass writing
     the clean block's KV. Family A (full attention: LLaDA, Dream), by `cache`:
-      none   - every step is a FULL forward over prompt + whole canvas (vanilla LLaDA);
+      none   - every step is a FULL forward over prompt + whole canvas (vanilla LLaDA, and SGLang's
+               multi-block decoding: its steps are gen / tokens-per-forward over the canvas; a
+               batch of b canvases is b times the FLOPs, compute-bound, so batching gains little);
       prefix - Fast-dLLM PrefixCache: per block one FULL forward, then steps over the current
                and all later blocks (G - s queries) against the cached prefix;
       dual   - Fast-dLLM DualCache: per block one FULL forward, then steps over the block alone
