@@ -1,0 +1,295 @@
+"""What the model and device pages show, read from the estimator's services.
+
+The tables come from `estimator.services.compatibility` and the sweeps from
+`estimator.services.estimate_scenarios` — the functions behind `/api/v1/.../compatibility/` and
+`/api/v1/estimate/` — so a page and the API never disagree. Each page costs a fixed number of
+queries (one catalog load per service call, a few lookups here), whatever the catalog's size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from devices.models import Device
+from estimator import selectors as estimator_selectors
+from estimator import services
+from estimator.core.cost import api_blended_usd_per_mtok, cheapest_rental
+from estimator.core.hardware import FP16_ACCUMULATE_RUNTIMES, PEAK_FALLBACK
+from models_catalog.models import ApiPrice, ModelArchitecture, QuantizationFormat, Runtime
+
+from .controls import Controls
+from .tables import PageRow, VerdictGroup, page_rows, verdict_groups
+
+# The quantization a page shows first: what most people run (a GGUF Q4_K_M on their own
+# hardware), or the checkpoint's own precision where that cannot run (TPUs, NPUs) or where the
+# estimate's runtime reads checkpoints (block-diffusion models run through transformers).
+DEFAULT_QUANTIZATION = "q4-k-m"
+CHECKPOINT_QUANTIZATION = "bf16-safetensors"
+PEAK_LABELS = {"fp4_tflops": "FP4", "fp8_tflops": "FP8", "int8_tops": "INT8", "fp16_tflops": "FP16",
+               "bf16_tflops": "BF16", "fp32_tflops": "FP32", "shader_fp16_tflops": "FP16 shader (non-tensor)"}
+
+
+@dataclass
+class Choices:
+    """The options of a page's form, from the catalog."""
+
+    quantizations: list[dict[str, Any]]
+    runtimes: list[dict[str, Any]]
+
+    @classmethod
+    def load(cls) -> Choices:
+        quantizations = list(QuantizationFormat.objects.order_by("-bits_per_weight", "name").values(
+            "slug", "name", "family", "quality_tier", "native_device_kinds", "compute_dtype"))
+        runtimes = list(Runtime.objects.order_by("name").values("slug", "name", "homepage"))
+        return cls(quantizations=quantizations, runtimes=runtimes)
+
+    def quantization(self, slug: str) -> dict[str, Any] | None:
+        return next((q for q in self.quantizations if q["slug"] == slug), None)
+
+    def runtime_name(self, slug: str) -> str:
+        return next((r["name"] for r in self.runtimes if r["slug"] == slug), slug)
+
+
+def _workload(controls: Controls) -> dict[str, Any]:
+    return {name: value for name, value in controls.workload.items() if name != "mode"}
+
+
+def _errors(exc: ValidationError) -> dict[str, list[str]]:
+    return exc.message_dict if hasattr(exc, "error_dict") else {"form": exc.messages}
+
+
+def _pick_quantization(controls: Controls, choices: Choices, *, default: str) -> dict[str, Any] | None:
+    if controls.quantization:
+        chosen = choices.quantization(controls.quantization)
+        if chosen is None:
+            controls.errors["quantization"] = [f"Unknown quantization '{controls.quantization}'."]
+        return chosen
+    return choices.quantization(default) or (choices.quantizations[0] if choices.quantizations else None)
+
+
+def _check_runtime(controls: Controls, choices: Choices) -> None:
+    if controls.runtime and not any(r["slug"] == controls.runtime for r in choices.runtimes):
+        controls.errors["runtime"] = [f"Unknown runtime '{controls.runtime}': one of "
+                                      f"{', '.join(sorted(r['slug'] for r in choices.runtimes))}."]
+
+
+def _table(controls: Controls, quantization: dict[str, Any], **subject: str) -> list[dict[str, Any]] | None:
+    """One compatibility table as API result objects, or None (errors recorded on the form)."""
+    try:
+        table = services.compatibility(**subject, quantizations=[quantization["slug"]], runtime=controls.runtime or None,
+                                       mode=controls.mode, workload=_workload(controls))
+    except ValidationError as exc:
+        controls.errors.update(_errors(exc))
+        return None
+    return table[:]
+
+
+def runtimes_used(records: list[dict[str, Any]], choices: Choices) -> list[str]:
+    """The runtimes the estimates assume, most used first (shown next to the runtime control)."""
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record["runtime"]] = counts.get(record["runtime"], 0) + 1
+    return [choices.runtime_name(slug) for slug, _ in sorted(counts.items(), key=lambda item: -item[1])]
+
+
+def peak_notes(device: Device, records: list[dict[str, Any]], choices: Choices) -> list[str]:
+    """Where the peak the estimates use is not the spec sheet's figure shown above, say which and why."""
+    notes, seen = [], set()
+    for record in records:
+        working = record["working"]
+        source, peak = working["peak_flops_source"], working["peak_flops"]
+        if not source or peak is None or (record["runtime"], source, peak) in seen:
+            continue
+        seen.add((record["runtime"], source, peak))
+        listed = getattr(device, source, None)
+        label, runtime = PEAK_LABELS.get(source, source), choices.runtime_name(record["runtime"])
+        quant = record["quantization"]["name"]
+        if listed and abs(peak / 1e12 - listed) > 0.005 * listed:
+            why = (f"{runtime} accumulates in FP16, which this card runs at {peak / 1e12 / listed:g}x the "
+                   "FP32-accumulate rate its spec sheet lists" if record["runtime"] in FP16_ACCUMULATE_RUNTIMES
+                   else "the runtime's rate differs from the spec sheet's")
+            notes.append(f"{quant} on {runtime}: the estimate uses {peak / 1e12:,.0f} TFLOPS, not the {listed:,.0f} "
+                         f"TFLOPS {label} shown above — {why}.")
+        elif working["peak_flops_is_fallback"]:
+            notes.append(f"{quant} on {runtime}: no peak is published for its compute dtype; the estimate uses the "
+                         f"{label} peak ({peak / 1e12:,.0f} TFLOPS) — the fallback chain is "
+                         f"{' → '.join(PEAK_LABELS.get(c, c) for c in PEAK_FALLBACK.get(quantization_dtype(record, choices), ()))}.")
+    return notes
+
+
+def quantization_dtype(record: dict[str, Any], choices: Choices) -> str:
+    chosen = choices.quantization(record["quantization"]["slug"] or "")
+    return chosen["compute_dtype"] if chosen else ""
+
+
+# --- Device page ------------------------------------------------------------------------------
+
+@dataclass
+class DevicePage:
+    device: Device
+    controls: Controls
+    choices: Choices
+    quantization: dict[str, Any] | None
+    rows: list[PageRow] = field(default_factory=list)
+    groups: list[VerdictGroup] = field(default_factory=list)
+    runtimes: list[str] = field(default_factory=list)
+    peak_notes: list[str] = field(default_factory=list)
+    families: list[str] = field(default_factory=list)
+    offers: list[Any] = field(default_factory=list)
+
+
+def device_page(*, device: Device, controls: Controls) -> DevicePage:
+    """Every catalog model on one device at the form's quantization and workload."""
+    choices = Choices.load()
+    native = choices.quantization(DEFAULT_QUANTIZATION)
+    default = DEFAULT_QUANTIZATION if native and device.kind in (native["native_device_kinds"] or [device.kind]) \
+        else CHECKPOINT_QUANTIZATION
+    page = DevicePage(device=device, controls=controls, choices=choices,
+                      quantization=_pick_quantization(controls, choices, default=default),
+                      offers=list(device.cloud_offers.order_by("usd_per_hour")))
+    _check_runtime(controls, choices)
+    models = {m["slug"]: m for m in ModelArchitecture.objects.values("slug", "family", "generation_mode")}
+    page.families = sorted({m["family"] for m in models.values() if m["family"]})
+    if controls.errors or page.quantization is None:
+        return page
+    records = _table(controls, page.quantization, device_slug=device.slug)
+    if records is None:
+        return page
+    page.runtimes = runtimes_used(records, choices)
+    page.peak_notes = peak_notes(device, records, choices)
+    if controls.family:
+        records = [r for r in records if models.get(r["model"]["slug"], {}).get("family") == controls.family]
+    if controls.fits_only:
+        records = [r for r in records if r["verdict"] == "fits"]
+    page.rows = page_rows(records, controls, device_kinds={device.slug: device.kind})
+    page.groups = verdict_groups(page.rows, device_count=controls.workload.get("device_count", 1))
+    return page
+
+
+# --- Model page -------------------------------------------------------------------------------
+
+@dataclass
+class CloudCost:
+    record: dict[str, Any]
+    provider: str
+    tier: str
+    as_of: str
+
+
+@dataclass
+class ApiCost:
+    provider: str
+    label: str
+    usd_per_1m_input: float
+    usd_per_1m_output: float
+    blended: float
+    as_of: str
+
+
+@dataclass
+class ModelPage:
+    model: ModelArchitecture
+    controls: Controls
+    choices: Choices
+    quantization: dict[str, Any] | None
+    devices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rows: list[PageRow] = field(default_factory=list)
+    groups: list[VerdictGroup] = field(default_factory=list)
+    runtimes: list[str] = field(default_factory=list)
+    reference: dict[str, Any] | None = None          # the detailed device's result object
+    quantization_rows: list[PageRow] = field(default_factory=list)
+    energy: list[dict[str, Any]] = field(default_factory=list)
+    cloud: list[CloudCost] = field(default_factory=list)
+    api: list[ApiCost] = field(default_factory=list)
+    context_records: list[dict[str, Any]] = field(default_factory=list)
+    vendors: list[str] = field(default_factory=list)
+
+
+def default_quantization(model: ModelArchitecture) -> str:
+    return CHECKPOINT_QUANTIZATION if model.generation_mode == "block_diffusion" else DEFAULT_QUANTIZATION
+
+
+def _reference_device(records: list[dict[str, Any]], devices: dict[str, dict[str, Any]], chosen: str) -> dict[str, Any] | None:
+    """The device the page details: the one asked for, else the cheapest to buy that runs the model
+    on its own, else the first that runs it at all."""
+    by_slug = {record["device"]["slug"]: record for record in records}
+    if chosen:
+        return by_slug.get(chosen)
+    fitting = [r for r in records if r["verdict"] == "fits" and r["tokens_per_s"] is not None]
+    priced = [r for r in fitting if devices[r["device"]["slug"]]["launch_price_usd"]]
+    if priced:
+        return min(priced, key=lambda r: (devices[r["device"]["slug"]]["launch_price_usd"], -r["tokens_per_s"]))
+    return (fitting or records or [None])[0]
+
+
+def _cloud_costs(records: list[dict[str, Any]], limit: int = 6) -> list[CloudCost]:
+    """The cheapest $/1M tokens on rented devices that run the model, with the offer behind each."""
+    offers = estimator_selectors.cloud_offers_frame()
+    if not len(offers):
+        return []
+    best = cheapest_rental(offers).set_index("device_slug")
+    priced = sorted((r for r in records if r["cost"]["rental_usd_per_mtok"] is not None
+                     and r["verdict"] in ("fits", "multi_device") and r["device"]["slug"] in best.index),
+                    key=lambda r: r["cost"]["rental_usd_per_mtok"])
+    return [CloudCost(record=r, provider=best.at[r["device"]["slug"], "rental_provider"],
+                      tier=best.at[r["device"]["slug"], "rental_tier"], as_of=best.at[r["device"]["slug"], "rental_as_of"])
+            for r in priced[:limit]]
+
+
+def _api_costs(model: ModelArchitecture) -> list[ApiCost]:
+    prices = list(ApiPrice.objects.filter(model=model).order_by("provider", "model_label"))
+    blended = api_blended_usd_per_mtok([p.usd_per_1m_input for p in prices], [p.usd_per_1m_output for p in prices])
+    costs = [ApiCost(provider=p.provider, label=p.model_label, usd_per_1m_input=p.usd_per_1m_input,
+                     usd_per_1m_output=p.usd_per_1m_output, blended=float(b), as_of=p.as_of)
+             for p, b in zip(prices, blended)]
+    return sorted(costs, key=lambda c: c.blended)
+
+
+def model_page(*, model: ModelArchitecture, controls: Controls) -> ModelPage:
+    """One model on every catalog device at the form's quantization and workload, with its costs."""
+    choices = Choices.load()
+    page = ModelPage(model=model, controls=controls, choices=choices,
+                     quantization=_pick_quantization(controls, choices, default=default_quantization(model)))
+    _check_runtime(controls, choices)
+    page.devices = {d["slug"]: d for d in Device.objects.values("slug", "name", "vendor", "kind", "launch_price_usd")}
+    page.vendors = sorted({d["vendor"] for d in page.devices.values()})
+    if controls.device and controls.device not in page.devices:
+        controls.errors["device"] = [f"Unknown device '{controls.device}'."]
+    if controls.errors or page.quantization is None:
+        return page
+    records = _table(controls, page.quantization, model_slug=model.slug)
+    if records is None:
+        return page
+    page.runtimes = runtimes_used(records, choices)
+    page.reference = _reference_device(records, page.devices, controls.device)
+    page.energy = sorted((r for r in records if r["verdict"] == "fits" and r["cost"]["energy_usd_per_mtok"] is not None),
+                         key=lambda r: r["cost"]["energy_usd_per_mtok"])[:6]
+    page.cloud = _cloud_costs(records)
+    page.api = _api_costs(model)
+    shown = [r for r in records if _device_shown(page.devices[r["device"]["slug"]], controls)]
+    if controls.fits_only:
+        shown = [r for r in shown if r["verdict"] == "fits"]
+    kinds = {slug: d["kind"] for slug, d in page.devices.items()}
+    page.rows = page_rows(shown, controls, device_kinds=kinds)
+    page.groups = verdict_groups(page.rows, device_count=controls.workload.get("device_count", 1))
+    if page.reference is not None:
+        quant_records = _all_quantizations(controls, model.slug, page.reference["device"]["slug"])
+        # In the catalog's order (most bits first), not by grade: a table of the formats.
+        page.quantization_rows = page_rows(quant_records, controls, device_kinds=kinds, by_grade=False)
+    return page
+
+
+def _all_quantizations(controls: Controls, model_slug: str, device_slug: str) -> list[dict[str, Any]]:
+    try:
+        return services.compatibility(model_slug=model_slug, device_slug=device_slug, runtime=controls.runtime or None,
+                                      mode=controls.mode, workload=_workload(controls))[:]
+    except ValidationError as exc:
+        controls.errors.update(_errors(exc))
+        return []
+
+
+def _device_shown(device: dict[str, Any], controls: Controls) -> bool:
+    return (not controls.vendor or device["vendor"] == controls.vendor) and (not controls.kind or device["kind"] == controls.kind)
