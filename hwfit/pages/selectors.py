@@ -20,7 +20,13 @@ from estimator.core.cost import api_blended_usd_per_mtok, cheapest_rental
 from estimator.core.hardware import FP16_ACCUMULATE_RUNTIMES, PEAK_FALLBACK
 from models_catalog.models import ApiPrice, ModelArchitecture, QuantizationFormat, Runtime
 
+from .commands import RunCommand, RunSetup, run_commands
 from .controls import Controls
+from .payback import Payback, payback
+from .sweeps import (
+    SHAPE_FIELDS, SWEEP_BATCHES, DiffusionPanel, SweepRequest, ar_sibling, base_scenario, context_points,
+    diffusion_rows, per_forward_points,
+)
 from .tables import PageRow, VerdictGroup, page_rows, verdict_groups
 
 # The quantization a page shows first: what most people run (a GGUF Q4_K_M on their own
@@ -206,6 +212,10 @@ class ModelPage:
     api: list[ApiCost] = field(default_factory=list)
     context_records: list[dict[str, Any]] = field(default_factory=list)
     vendors: list[str] = field(default_factory=list)
+    commands: list[RunCommand] = field(default_factory=list)
+    payback: Payback | None = None
+    diffusion: DiffusionPanel | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def default_quantization(model: ModelArchitecture) -> str:
@@ -249,7 +259,11 @@ def _api_costs(model: ModelArchitecture) -> list[ApiCost]:
 
 
 def model_page(*, model: ModelArchitecture, controls: Controls) -> ModelPage:
-    """One model on every catalog device at the form's quantization and workload, with its costs."""
+    """One model on every catalog device at the form's quantization and workload, with its costs.
+
+    Two estimator calls in all: the compatibility table of the model (every device), then one
+    estimate batch for everything else (the quantization table, the sibling's table, the sweeps).
+    """
     choices = Choices.load()
     page = ModelPage(model=model, controls=controls, choices=choices,
                      quantization=_pick_quantization(controls, choices, default=default_quantization(model)))
@@ -272,23 +286,104 @@ def model_page(*, model: ModelArchitecture, controls: Controls) -> ModelPage:
     shown = [r for r in records if _device_shown(page.devices[r["device"]["slug"]], controls)]
     if controls.fits_only:
         shown = [r for r in shown if r["verdict"] == "fits"]
-    kinds = {slug: d["kind"] for slug, d in page.devices.items()}
-    page.rows = page_rows(shown, controls, device_kinds=kinds)
+    page.rows = page_rows(shown, controls, device_kinds=_kinds(page))
     page.groups = verdict_groups(page.rows, device_count=controls.workload.get("device_count", 1))
     if page.reference is not None:
-        quant_records = _all_quantizations(controls, model.slug, page.reference["device"]["slug"])
-        # In the catalog's order (most bits first), not by grade: a table of the formats.
-        page.quantization_rows = page_rows(quant_records, controls, device_kinds=kinds, by_grade=False)
+        reference_device = page.devices[page.reference["device"]["slug"]]
+        page.payback = payback(page.reference, launch_price_usd=reference_device["launch_price_usd"],
+                               daily_tokens=controls.daily_tokens)
+        page.commands = run_commands(_run_setup(model, page.quantization, page.reference))
+    _estimate_batch(page, records)
     return page
 
 
-def _all_quantizations(controls: Controls, model_slug: str, device_slug: str) -> list[dict[str, Any]]:
-    try:
-        return services.compatibility(model_slug=model_slug, device_slug=device_slug, runtime=controls.runtime or None,
-                                      mode=controls.mode, workload=_workload(controls))[:]
-    except ValidationError as exc:
-        controls.errors.update(_errors(exc))
-        return []
+def _kinds(page: ModelPage) -> dict[str, str]:
+    return {slug: d["kind"] for slug, d in page.devices.items()}
+
+
+def _run_setup(model: ModelArchitecture, quantization: dict[str, Any], record: dict[str, Any]) -> RunSetup:
+    workload = record["workload"]
+    return RunSetup(
+        hf_repo=model.hf_repo, model_slug=model.slug, diffusion=model.generation_mode == "block_diffusion",
+        quant_name=quantization["name"], quant_family=quantization["family"], compute_dtype=quantization["compute_dtype"],
+        runtime=record["runtime"], context_tokens=workload["context_tokens"], device_count=workload["device_count"] or 1,
+        layers_on_device=record["layers_on_device"] if record["verdict"] == "offload" else None,
+        block_size=workload["block_size"], tokens_per_forward=model.tokens_per_forward,
+    )
+
+
+CONTEXT_SWEEP_DEVICES = 4
+
+
+def _estimate_batch(page: ModelPage, records: list[dict[str, Any]]) -> None:
+    """Everything the page needs beyond the compatibility table, as ONE estimate batch: the
+    quantization table on the detail device, the sibling on every device, and the sweeps."""
+    model, controls, quantization = page.model, page.controls, page.quantization["slug"]
+    runtime = controls.runtime or None
+    request = SweepRequest()
+    reference = page.reference["device"]["slug"] if page.reference else None
+    if reference:
+        for quant in page.choices.quantizations:
+            request.add("quantization", quant["slug"], base_scenario(controls, model=model.slug, quantization=quant["slug"],
+                                                                     device=reference, runtime=runtime))
+    fastest = sorted((r for r in records if r["verdict"] == "fits" and r["tokens_per_s"] is not None),
+                     key=lambda r: -r["tokens_per_s"])
+    devices = list(dict.fromkeys(
+        ([reference] if page.reference and page.reference["tokens_per_s"] is not None else [])
+        + [r["device"]["slug"] for r in fastest]))[:CONTEXT_SWEEP_DEVICES]
+    for device in devices:
+        for context in context_points(model.max_context, controls.workload.get("context_tokens")):
+            request.add("context", context, {**base_scenario(controls, model=model.slug, quantization=quantization,
+                                                             device=device, runtime=runtime), "context_tokens": context})
+    sibling = _sibling(page)
+    if sibling is not None:
+        ar_workload = {k: v for k, v in controls.workload.items() if k not in ("mode", "tokens_per_forward")}
+        for device in page.devices:
+            request.add("sibling", device, {"model": sibling["slug"], "quantization": quantization, "device": device,
+                                            **ar_workload, "mode": "decode"})
+        if reference:
+            diffusion = {**base_scenario(controls, model=model.slug, quantization=quantization, device=reference,
+                                         runtime=runtime), "mode": "diffusion"}
+            autoregressive = {"model": sibling["slug"], "quantization": quantization, "device": reference,
+                              **ar_workload, "mode": "decode"}
+            for per_forward in per_forward_points(page.reference["workload"]["block_size"], model.tokens_per_forward):
+                request.add("per_forward", per_forward, {**diffusion, "tokens_per_forward": per_forward})
+            for batch in SWEEP_BATCHES:
+                request.add("batch", batch, {**diffusion, "batch": batch})
+                request.add("ar_batch", batch, {**autoregressive, "batch": batch})
+    results, problems = request.run()
+    page.notes.extend(problems)
+    # In the catalog's order (most bits first), not by grade: a table of the formats.
+    page.quantization_rows = page_rows([r for _, r in results.get("quantization", [])], controls,
+                                       device_kinds=_kinds(page), by_grade=False)
+    page.context_records = [result for _, result in results.get("context", [])]
+    if page.diffusion is not None:
+        sibling_records = [r for _, r in results.get("sibling", [])]
+        shown = {row.record["device"]["slug"] for row in page.rows}
+        page.diffusion.rows = [row for row in diffusion_rows(records, sibling_records) if row.device["slug"] in shown]
+        ar_batches = dict(results.get("ar_batch", []))
+        ar = ar_batches.get(controls.workload.get("batch", 1))
+        page.diffusion.per_forward = [(x, result, ar) for x, result in results.get("per_forward", [])]
+        page.diffusion.batches = [(x, result, ar_batches.get(x)) for x, result in results.get("batch", [])]
+
+
+def _sibling(page: ModelPage) -> dict[str, Any] | None:
+    """The autoregressive sibling of a diffusion model, with the panel set up (or a note why not)."""
+    model = page.model
+    if model.generation_mode != "block_diffusion":
+        return None
+    shapes = list(ModelArchitecture.objects.values("slug", "name", "family", "generation_mode", "total_params_b",
+                                                   "max_context", *SHAPE_FIELDS))
+    sibling = ar_sibling(next(m for m in shapes if m["slug"] == model.slug), shapes)
+    if sibling is None:
+        return None
+    page.diffusion = DiffusionPanel(sibling=sibling)
+    context = page.controls.workload.get("context_tokens")
+    if context and sibling["max_context"] and context > sibling["max_context"]:
+        page.diffusion.note = (f"{sibling['name']} reads at most {sibling['max_context']:,} tokens: no comparison at "
+                               f"{context:,} tokens of context.")
+        return None
+    return sibling
 
 
 def _device_shown(device: dict[str, Any], controls: Controls) -> bool:

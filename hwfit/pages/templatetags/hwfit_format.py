@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from django import template
+from django.utils.html import format_html, format_html_join
 
 from estimator.core.grades import GRADE_NO_FIT, GRADE_SLOW, GRADE_THRESHOLDS, GRADE_UNKNOWN
 from estimator.core.units import GIB, TERA
@@ -139,3 +140,56 @@ def grade_rule(grade) -> str:
 @register.filter
 def grade_class(grade) -> str:
     return "grade-unknown" if grade in (None, "", GRADE_UNKNOWN) else f"grade-{grade}"
+
+
+@register.filter
+def ratio(value) -> str:
+    """A speed-up: 3.2 -> 3.2×."""
+    number = _number(value)
+    return MISSING if number is None else f"{three_figures(number)}×"
+
+
+@register.filter
+def num_short(value) -> str:
+    """A large count in words: 12,400,000 -> 12.4 million."""
+    number = _number(value)
+    if number is None:
+        return MISSING
+    for size, word in ((1e9, "billion"), (1e6, "million")):
+        if abs(number) >= size:
+            return f"{three_figures(number / size)} {word}"
+    return f"{number:,.0f}"
+
+
+@register.filter
+def query_with(controls, name: str) -> str:
+    """The page's query string without `name`, ending so that `name=` can follow: 'a=1&name='."""
+    query = controls.query(**{name: None})
+    return f"{query}&{name}=" if query else f"{name}="
+
+
+@register.simple_tag
+def grade_chip(grade) -> str:
+    """A grade as a coloured chip whose tooltip is its rule (includes/grade_chip.html renders this).
+
+    A tag, not a template: a device page draws hundreds of them.
+    """
+    return format_html('<span class="grade {}" title="{}">{}</span>', grade_class(grade), grade_rule(grade), grade or "?")
+
+
+@register.simple_tag
+def memory_bar(bar) -> str:
+    """A memory bar (hwfit.pages.tables.MemoryBar) as inline SVG: no script, no inline style."""
+    if bar is None or not bar.known:
+        return format_html('<span class="unknown">unknown</span>')
+    parts = " · ".join(f"{segment.name} {gb(segment.bytes)}" for segment in bar.segments)
+    usable = f" of {gb(bar.usable)} usable" if bar.usable else ""
+    rects = format_html_join("", '<rect class="mem-{}" x="{}" y="1" width="{}" height="8"/>',
+                             ((i, f"{s.x:.3f}", f"{s.width:.3f}") for i, s in enumerate(bar.segments, start=1)))
+    line = format_html('<line class="usable" x1="{0}" x2="{0}" y1="0" y2="10" vector-effect="non-scaling-stroke"/>',
+                       f"{bar.usable_x:.3f}") if bar.usable_x is not None else ""
+    text = gb(bar.total) + (f" / {gb(bar.usable)}" if bar.usable else "")
+    return format_html(
+        '<span class="membar{}"><svg viewBox="0 0 100 10" preserveAspectRatio="none" role="img" aria-label="{}">'
+        '<title>{}</title>{}{}</svg><span class="memtext">{}</span></span>',
+        "" if bar.fits else " short", f"{gb(bar.total)} needed{usable}", f"{parts}{usable}", rects, line, text)
