@@ -20,10 +20,24 @@ SERIES_COLOURS = ("#0b6bcb", "#b00020", "#2e7d32", "#6a3d9a", "#e08a00", "#00838
 GIB = 2.0**30
 
 
+def _short(value: float) -> str:
+    """An axis label: 1024 -> 1k, 131072 -> 128k, 15 -> 15."""
+    if value >= 1024 and value % 1024 == 0:
+        return f"{value / 1024:g}k"
+    return f"{value:g}"
+
+
+def _log_axis(title: str, values: list[float]) -> dict[str, Any]:
+    """A log axis ticked at the sweep's own points (not plotly's 2 3 4 ... 9 between decades)."""
+    ticks = sorted({float(v) for v in values if v})
+    return {"title": {"text": title}, "type": "log", "tickvals": ticks, "ticktext": [_short(v) for v in ticks]}
+
+
 def _layout(title: str, **extra: Any) -> dict[str, Any]:
-    layout = {"title": {"text": title, "font": {"size": 15}}, "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
+    layout = {"title": {"text": title, "font": {"size": 15}, "y": 0.98, "yanchor": "top"},
+              "margin": {"l": 60, "r": 20, "t": 70, "b": 60},
               "font": {"family": "system-ui, sans-serif", "size": 12}, "paper_bgcolor": "rgba(0,0,0,0)",
-              "plot_bgcolor": "rgba(0,0,0,0)", "legend": {"orientation": "h", "y": -0.2}}
+              "plot_bgcolor": "rgba(0,0,0,0)", "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"}}
     layout.update(extra)
     return layout
 
@@ -48,10 +62,9 @@ def speed_by_device(rows: list[PageRow]) -> dict[str, Any]:
         })
     order = [row.record["device"]["name"] for row in shown]
     return {"data": data, "layout": _layout(
-        "Tokens/s by device", height=max(260, 18 * len(shown) + 110), barmode="overlay",
-        xaxis={"title": {"text": "tokens/s"}, "type": "log"},
-        yaxis={"categoryorder": "array", "categoryarray": order, "automargin": True, "tickfont": {"size": 10}},
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0})}
+        "Tokens/s by device", height=max(260, 18 * len(shown) + 130), barmode="overlay",
+        xaxis={"title": {"text": "tokens/s (bars: the error band)"}, "rangemode": "tozero"},
+        yaxis={"categoryorder": "array", "categoryarray": order, "automargin": True, "tickfont": {"size": 10}})}
 
 
 def memory_by_quantization(records: list[dict[str, Any]], *, device_name: str) -> dict[str, Any]:
@@ -86,7 +99,8 @@ def speed_by_context(records: list[dict[str, Any]]) -> dict[str, Any]:
         "hovertemplate": f"{name}<br>%{{x:,}} tokens: %{{y:.3s}} tok/s<extra></extra>",
     } for i, (name, points) in enumerate(series.items())]
     return {"data": data, "layout": _layout(
-        "Tokens/s against context", height=380, xaxis={"title": {"text": "context (tokens)"}, "type": "log"},
+        "Tokens/s against context", height=380,
+        xaxis=_log_axis("context (tokens)", [r["workload"]["context_tokens"] for r in records]),
         yaxis={"title": {"text": "tokens/s"}, "rangemode": "tozero"})}
 
 
@@ -160,4 +174,4 @@ def diffusion_sweep(points: list[tuple[float, dict[str, Any] | None, dict[str, A
     title = {"tokens_per_forward": "tokens committed per forward", "batch": "batch (concurrent sequences)"}[axis]
     return {"data": data, "layout": _layout(
         f"Tokens/s against {title.split(' (')[0]} on {device_name}", height=360,
-        xaxis={"title": {"text": title}, "type": "log"}, yaxis={"title": {"text": "tokens/s"}, "rangemode": "tozero"})}
+        xaxis=_log_axis(title, xs), yaxis={"title": {"text": "tokens/s"}, "rangemode": "tozero"})}

@@ -40,12 +40,14 @@ class Controls:
     daily_tokens: int = DEFAULT_DAILY_TOKENS
     device: str = ""                # the model page's detailed device (panels, payback)
     errors: dict[str, list[str]] = field(default_factory=dict)
+    shown: tuple[str, ...] = ()     # the controls the page renders (form_fields sets them)
 
     @property
     def general_errors(self) -> list[str]:
-        """Errors that name no control of the form (e.g. the model cannot run the workload)."""
-        fields = {*WORKLOAD_FIELDS, *PAGE_FIELDS}
-        return [reason for name, reasons in self.errors.items() if name not in fields for reason in reasons]
+        """Errors shown next to no control: the workload as a whole (e.g. beyond the model's
+        window), or a field this page does not render (a hand-edited URL)."""
+        return [f"{name}: {reason}" if name in (*WORKLOAD_FIELDS, *PAGE_FIELDS) else reason
+                for name, reasons in self.errors.items() if name not in self.shown for reason in reasons]
 
     @property
     def mode(self) -> str | None:
@@ -147,7 +149,7 @@ def form_fields(controls: Controls, query: QueryDict, *, quantizations: list[tup
     def field_(name: str, label: str, **kwargs: Any) -> FormField:
         return FormField(name=name, label=label, value=_given(controls, name, query), error=error(name), **kwargs)
 
-    return [
+    fields = [
         field_("quantization", "Quantization", kind="select", options=tuple(quantizations)),
         field_("runtime", "Runtime", kind="select", options=(("", f"default: {runtime_default}"), *runtimes),
                help="What the estimate assumes; runtimes differ several-fold."),
@@ -164,3 +166,5 @@ def form_fields(controls: Controls, query: QueryDict, *, quantizations: list[tup
         FormField(name="fits_only", label="Only what fits on one device", kind="checkbox",
                   value="on" if controls.fits_only else ""),
     ]
+    controls.shown = tuple(f.name for f in fields)
+    return fields

@@ -126,13 +126,13 @@ def _reason(record: dict[str, Any], *, device_kind: str | None) -> str:
     if verdict == "multi_device":
         return f"Needs {record['devices_needed']} devices (tensor parallel)."
     if record["tokens_per_s"] is None:
-        if record["mode"] == "diffusion" and record["speed"]["diffusion_tokens_per_s"] is None and \
-                record["speed"]["decode_tokens_per_s"] is not None:
+        # Only block-diffusion models have a diffusion block: without one, the model is autoregressive.
+        if record["mode"] == "diffusion" and record["workload"]["block_size"] is None:
             return "Autoregressive: it has no diffusion figure (choose the decode mode)."
         if working["bandwidth_bytes_per_s"] is None:
             return "The device's memory bandwidth is not published: no speed."
         if working["peak_flops"] is None:
-            return "No peak FLOP/s is published for the compute dtype: no speed."
+            return "No peak FLOP/s is published for the compute dtype: no speed for this mode."
         return "No speed: the estimator cannot time this configuration."
     return ""
 

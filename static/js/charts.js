@@ -15,7 +15,7 @@
       }
       var figure = JSON.parse(source.textContent);
       element.textContent = "";
-      window.Plotly.newPlot(element, figure.data, figure.layout, {responsive: true, displaylogo: false})
+      window.Plotly.newPlot(element, figure.data, figure.layout, {responsive: true, displayModeBar: false})
         .then(function () { element.setAttribute("data-drawn", "true"); });
     });
   }

@@ -13,6 +13,7 @@ import math
 
 from django import template
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from estimator.core.grades import GRADE_NO_FIT, GRADE_SLOW, GRADE_THRESHOLDS, GRADE_UNKNOWN
 from estimator.core.units import GIB, TERA
@@ -181,7 +182,7 @@ def grade_chip(grade) -> str:
 def memory_bar(bar) -> str:
     """A memory bar (hwfit.pages.tables.MemoryBar) as inline SVG: no script, no inline style."""
     if bar is None or not bar.known:
-        return format_html('<span class="unknown">unknown</span>')
+        return mark_safe('<span class="unknown">unknown</span>')
     parts = " · ".join(f"{segment.name} {gb(segment.bytes)}" for segment in bar.segments)
     usable = f" of {gb(bar.usable)} usable" if bar.usable else ""
     rects = format_html_join("", '<rect class="mem-{}" x="{}" y="1" width="{}" height="8"/>',
