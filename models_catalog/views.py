@@ -42,7 +42,8 @@ def model_detail(request, slug: str):
                   options=(("", "all kinds"), *DeviceKind.choices)),
         FormField(name="device", label="Detail device", kind="select", value=reference or "",
                   options=tuple((d["slug"], d["name"]) for d in sorted(page.devices.values(), key=lambda d: d["name"])),
-                  help="Quantization table, payback, commands and sweeps."),
+                  help="Quantization table, payback, commands and sweeps.",
+                  error=" ".join(controls.errors.get("device", []))),
         FormField(name="daily_tokens", label="Tokens a day (payback)", value=str(controls.daily_tokens),
                   error=" ".join(controls.errors.get("daily_tokens", []))),
     )
