@@ -21,6 +21,7 @@ class FieldRow:
     known: bool
     derived: bool
     link: str = ""
+    name: str = ""
 
     @property
     def text(self) -> str:
@@ -30,6 +31,8 @@ class FieldRow:
         if isinstance(self.value, bool):
             return "yes" if self.value else "no"
         if isinstance(self.value, (int, float)):
+            if self.name.endswith("_year"):
+                return str(self.value)  # 2022, not 2,022
             if self.unit == "$":
                 return usd(self.value)
             return f"{num(self.value)} {self.unit}".strip()
@@ -48,7 +51,7 @@ def field_rows(instance: models.Model, groups: tuple[tuple[str, tuple[tuple[str,
             known = value not in (None, "")
             link = FIELD_LINKS[name].format(value) if known and name in FIELD_LINKS else ""
             rows.append(FieldRow(label=str(field.verbose_name), value=value, unit=unit, known=known,
-                                 derived=name in derived, link=link))
+                                 derived=name in derived, link=link, name=name))
         out.append((title, rows))
     return out
 

@@ -154,8 +154,8 @@ def roofline(rows: list[PageRow], *, device_name: str) -> dict[str, Any] | None:
                          "hovertemplate": "%{text}<br>%{x:.3s} FLOP/byte, %{y:.3s} FLOP/s<extra></extra>"})
     return {"data": data, "layout": _layout(
         f"Roofline of the {device_name}", height=420,
-        xaxis={"title": {"text": "arithmetic intensity (FLOP per byte moved)"}, "type": "log"},
-        yaxis={"title": {"text": "FLOP/s reached"}, "type": "log"})}
+        xaxis={"title": {"text": "arithmetic intensity (FLOP per byte moved)"}, "type": "log", "dtick": 1},
+        yaxis={"title": {"text": "FLOP/s reached"}, "type": "log", "dtick": 1, "exponentformat": "SI"})}
 
 
 def diffusion_sweep(points: list[tuple[float, dict[str, Any] | None, dict[str, Any] | None]], *,

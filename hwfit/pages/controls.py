@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import QueryDict
 
 from devices.models import DeviceKind
-from estimator.api.serializers import WorkloadSerializer
+from estimator.api.serializers import DEFAULT_CONTEXT, WorkloadSerializer
 
 # The workload fields a page offers, by their API names (estimator/api/serializers.py).
 WORKLOAD_FIELDS = ("mode", "context_tokens", "batch", "tokens_per_forward", "device_count", "offload", "usd_per_kwh")
@@ -125,6 +126,7 @@ class FormField:
     help: str = ""
     step: str = "1"
     minimum: str = "1"
+    placeholder: str = ""
 
 
 def _given(controls: Controls, name: str, query: QueryDict) -> str:
@@ -155,13 +157,13 @@ def form_fields(controls: Controls, query: QueryDict, *, quantizations: list[tup
                help="What the estimate assumes; runtimes differ several-fold."),
         field_("mode", "Mode", kind="select", options=(("", "the model's own"), ("decode", "decode"),
                                                        ("prefill", "prefill"), ("diffusion", "diffusion"))),
-        field_("context_tokens", "Context (tokens)", help="Default 4,096."),
-        field_("batch", "Batch", help="Concurrent sequences; default 1."),
-        field_("tokens_per_forward", "Tokens per forward", step="any",
-               help="Diffusion: tokens committed per forward (default: the model's)."),
-        field_("device_count", "Devices", help="Default 1."),
+        field_("context_tokens", "Context (tokens)", placeholder=f"{DEFAULT_CONTEXT}"),
+        field_("batch", "Batch", placeholder="1", help="Concurrent sequences."),
+        field_("tokens_per_forward", "Tokens per forward", step="any", placeholder="the model's",
+               help="Diffusion: tokens committed per forward."),
+        field_("device_count", "Devices", placeholder="1"),
         field_("offload", "Offload to host", kind="select", options=(("", "allowed"), ("false", "not allowed"))),
-        field_("usd_per_kwh", "Energy $/kWh", step="any", minimum="0"),
+        field_("usd_per_kwh", "Energy $/kWh", step="any", minimum="0", placeholder=f"{settings.HWFIT_USD_PER_KWH:g}"),
         *extra,
         FormField(name="fits_only", label="Only what fits on one device", kind="checkbox",
                   value="on" if controls.fits_only else ""),
