@@ -261,8 +261,9 @@ def _api_costs(model: ModelArchitecture) -> list[ApiCost]:
 def model_page(*, model: ModelArchitecture, controls: Controls) -> ModelPage:
     """One model on every catalog device at the form's quantization and workload, with its costs.
 
-    Two estimator calls in all: the compatibility table of the model (every device), then one
-    estimate batch for everything else (the quantization table, the sibling's table, the sweeps).
+    One catalog load and two estimate batches (the code path of `POST /api/v1/estimate/`): the
+    model on every device, then everything else (the quantization table on the detail device,
+    the sibling on every device, the sweeps), which depends on what the first says fits.
     """
     choices = Choices.load()
     page = ModelPage(model=model, controls=controls, choices=choices,
@@ -274,9 +275,16 @@ def model_page(*, model: ModelArchitecture, controls: Controls) -> ModelPage:
         controls.errors["device"] = [f"Unknown device '{controls.device}'."]
     if controls.errors or page.quantization is None:
         return page
-    records = _table(controls, page.quantization, model_slug=model.slug)
-    if records is None:
+    catalog = services.catalog_load()
+    every_device = SweepRequest()
+    for device in catalog.devices.frame["slug"]:
+        every_device.add("device", device, base_scenario(controls, model=model.slug, quantization=page.quantization["slug"],
+                                                         device=device, runtime=controls.runtime or None))
+    results, problems = every_device.run(catalog=catalog)
+    if problems:
+        controls.errors.update(problems)
         return page
+    records = [record for _, record in results.get("device", [])]
     page.runtimes = runtimes_used(records, choices)
     page.reference = _reference_device(records, page.devices, controls.device)
     page.energy = sorted((r for r in records if r["verdict"] == "fits" and r["cost"]["energy_usd_per_mtok"] is not None),
@@ -293,7 +301,7 @@ def model_page(*, model: ModelArchitecture, controls: Controls) -> ModelPage:
         page.payback = payback(page.reference, launch_price_usd=reference_device["launch_price_usd"],
                                daily_tokens=controls.daily_tokens)
         page.commands = run_commands(_run_setup(model, page.quantization, page.reference))
-    _estimate_batch(page, records)
+    _estimate_batch(page, records, catalog)
     return page
 
 
@@ -315,7 +323,7 @@ def _run_setup(model: ModelArchitecture, quantization: dict[str, Any], record: d
 CONTEXT_SWEEP_DEVICES = 4
 
 
-def _estimate_batch(page: ModelPage, records: list[dict[str, Any]]) -> None:
+def _estimate_batch(page: ModelPage, records: list[dict[str, Any]], catalog: services.Catalog) -> None:
     """Everything the page needs beyond the compatibility table, as ONE estimate batch: the
     quantization table on the detail device, the sibling on every device, and the sweeps."""
     model, controls, quantization = page.model, page.controls, page.quantization["slug"]
@@ -351,8 +359,8 @@ def _estimate_batch(page: ModelPage, records: list[dict[str, Any]]) -> None:
             for batch in SWEEP_BATCHES:
                 request.add("batch", batch, {**diffusion, "batch": batch})
                 request.add("ar_batch", batch, {**autoregressive, "batch": batch})
-    results, problems = request.run()
-    page.notes.extend(problems)
+    results, problems = request.run(catalog=catalog)
+    page.notes.extend(reason for reasons in problems.values() for reason in reasons)
     # In the catalog's order (most bits first), not by grade: a table of the formats.
     page.quantization_rows = page_rows([r for _, r in results.get("quantization", [])], controls,
                                        device_kinds=_kinds(page), by_grade=False)

@@ -75,21 +75,31 @@ class SweepRequest:
         self.scenarios.append(scenario)
         self.parts.append((part, x))
 
-    def run(self) -> tuple[dict[str, list[tuple[Any, dict[str, Any]]]], list[str]]:
-        """(part -> [(x, result)], problems), from one estimate call."""
+    def run(self, *, catalog: services.Catalog | None = None
+            ) -> tuple[dict[str, list[tuple[Any, dict[str, Any]]]], dict[str, list[str]]]:
+        """(part -> [(x, result)], field -> reasons), from one estimate call.
+
+        A scenario the service refuses refuses the batch: its reasons come back by field (each
+        reason once), as the form shows them.
+        """
         if not self.scenarios:
-            return {}, []
+            return {}, {}
         try:
-            results = services.estimate_scenarios(scenarios=self.scenarios)
+            results = services.estimate_scenarios(scenarios=self.scenarios, catalog=catalog)
         except services.ScenarioInputError as exc:
-            return {}, sorted({str(reason) for problems in exc.errors.values() for reasons in problems.values()
-                               for reason in (reasons if isinstance(reasons, list) else [reasons])})
+            problems: dict[str, list[str]] = {}
+            for scenario_problems in exc.errors.values():
+                for name, reasons in scenario_problems.items():
+                    for reason in reasons if isinstance(reasons, list) else [reasons]:
+                        if str(reason) not in problems.setdefault(name, []):
+                            problems[name].append(str(reason))
+            return {}, problems
         except ValidationError as exc:
-            return {}, exc.messages
+            return {}, {"form": exc.messages}
         out: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
         for (part, x), result in zip(self.parts, results):
             out.setdefault(part, []).append((x, result))
-        return out, []
+        return out, {}
 
 
 def base_scenario(controls: Controls, *, model: str, quantization: str, device: str, runtime: str | None) -> dict[str, Any]:
