@@ -103,32 +103,31 @@ def runtimes_used(records: list[dict[str, Any]], choices: Choices) -> list[str]:
 
 def peak_notes(device: Device, records: list[dict[str, Any]], choices: Choices) -> list[str]:
     """Where the peak the estimates use is not the spec sheet's figure shown above, say which and why."""
-    notes, seen = [], set()
+    used: dict[tuple[str, str, float, bool], list[str]] = {}
     for record in records:
         working = record["working"]
-        source, peak = working["peak_flops_source"], working["peak_flops"]
-        if not source or peak is None or (record["runtime"], source, peak) in seen:
-            continue
-        seen.add((record["runtime"], source, peak))
-        listed = getattr(device, source, None)
-        label, runtime = PEAK_LABELS.get(source, source), choices.runtime_name(record["runtime"])
-        quant = record["quantization"]["name"]
+        if working["peak_flops_source"] and working["peak_flops"] is not None:
+            key = (record["quantization"]["name"], working["peak_flops_source"], working["peak_flops"],
+                   bool(working["peak_flops_is_fallback"]))
+            runtimes = used.setdefault(key, [])
+            if record["runtime"] not in runtimes:
+                runtimes.append(record["runtime"])
+    notes = []
+    for (quant, source, peak, fallback), runtimes in used.items():
+        listed, label = getattr(device, source, None), PEAK_LABELS.get(source, source)
+        on = f"{quant} on {' and '.join(choices.runtime_name(r) for r in runtimes)}"
         if listed and abs(peak / 1e12 - listed) > 0.005 * listed:
-            why = (f"{runtime} accumulates in FP16, which this card runs at {peak / 1e12 / listed:g}x the "
-                   "FP32-accumulate rate its spec sheet lists" if record["runtime"] in FP16_ACCUMULATE_RUNTIMES
-                   else "the runtime's rate differs from the spec sheet's")
-            notes.append(f"{quant} on {runtime}: the estimate uses {peak / 1e12:,.0f} TFLOPS, not the {listed:,.0f} "
-                         f"TFLOPS {label} shown above — {why}.")
-        elif working["peak_flops_is_fallback"]:
-            notes.append(f"{quant} on {runtime}: no peak is published for its compute dtype; the estimate uses the "
-                         f"{label} peak ({peak / 1e12:,.0f} TFLOPS) — the fallback chain is "
-                         f"{' → '.join(PEAK_LABELS.get(c, c) for c in PEAK_FALLBACK.get(quantization_dtype(record, choices), ()))}.")
+            why = (f"{choices.runtime_name(runtimes[0])} accumulates in FP16, which this card runs at "
+                   f"{peak / 1e12 / listed:g}x the FP32-accumulate rate its spec sheet lists"
+                   if runtimes[0] in FP16_ACCUMULATE_RUNTIMES else "the runtime's rate differs from the spec sheet's")
+            notes.append(f"{on}: the estimate uses {peak / 1e12:,.0f} TFLOPS, not the {listed:,.0f} TFLOPS {label} "
+                         f"shown above — {why}.")
+        elif fallback:
+            dtype = next((q["compute_dtype"] for q in choices.quantizations if q["name"] == quant), "")
+            chain = " → ".join(PEAK_LABELS.get(c, c) for c in PEAK_FALLBACK.get(dtype, ()))
+            notes.append(f"{on}: no {dtype.upper()} peak is published for this device; the estimate falls back to "
+                         f"the {label} peak ({peak / 1e12:,.0f} TFLOPS), the first published in the chain {chain}.")
     return notes
-
-
-def quantization_dtype(record: dict[str, Any], choices: Choices) -> str:
-    chosen = choices.quantization(record["quantization"]["slug"] or "")
-    return chosen["compute_dtype"] if chosen else ""
 
 
 # --- Device page ------------------------------------------------------------------------------

@@ -131,6 +131,40 @@ class DiffusionPanel:
     per_forward: list[tuple[float, dict[str, Any] | None, dict[str, Any] | None]] = field(default_factory=list)
     batches: list[tuple[int, dict[str, Any] | None, dict[str, Any] | None]] = field(default_factory=list)
 
+    @property
+    def wins_from(self) -> float | None:
+        return diffusion_wins_from(self.per_forward)
+
+    @property
+    def stops_winning_at(self) -> int | None:
+        return diffusion_stops_winning_at(self.batches)
+
+
+def _faster(diffusion: dict[str, Any] | None, autoregressive: dict[str, Any] | None) -> bool | None:
+    fast = None if diffusion is None else diffusion["speed"]["diffusion_tokens_per_s"]
+    slow = None if autoregressive is None else autoregressive["speed"]["decode_tokens_per_s"]
+    return None if fast is None or slow is None else fast > slow
+
+
+def diffusion_wins_from(points: list[tuple[Any, dict[str, Any] | None, dict[str, Any] | None]]) -> Any | None:
+    """The first point (tokens per forward, ascending) from which diffusion is faster than AR decode."""
+    for x, diffusion, autoregressive in points:
+        if _faster(diffusion, autoregressive):
+            return x
+    return None
+
+
+def diffusion_stops_winning_at(points: list[tuple[Any, dict[str, Any] | None, dict[str, Any] | None]]) -> Any | None:
+    """The first batch (ascending) at which AR decode is at least as fast as diffusion, after diffusion led."""
+    led = False
+    for x, diffusion, autoregressive in points:
+        faster = _faster(diffusion, autoregressive)
+        if faster:
+            led = True
+        elif faster is False and led:
+            return x
+    return None
+
 
 def diffusion_rows(records: list[dict[str, Any]], sibling_records: list[dict[str, Any]]) -> list[DiffusionRow]:
     """The diffusion model and its sibling side by side per device, fastest diffusion first."""

@@ -150,3 +150,17 @@ def test_sweep_points_double_up_to_the_window_and_the_block():
     assert context_points(8192, None) == [1024, 2048, 4096, 8192]
     assert context_points(262144, 6000) == [1024, 2048, 4096, 6000, 8192, 16384, 32768, 65536, 131072]
     assert per_forward_points(32, 15.0) == [1, 2, 4, 8, 15, 16, 32]
+
+
+def _point(x, diffusion, autoregressive):
+    return (x, {"speed": {"diffusion_tokens_per_s": diffusion}}, {"speed": {"decode_tokens_per_s": autoregressive}})
+
+
+def test_diffusion_wins_from_the_first_faster_point_and_stops_where_batching_catches_up():
+    from hwfit.pages.sweeps import diffusion_stops_winning_at, diffusion_wins_from
+
+    per_forward = [_point(1, 5.0, 30.0), _point(2, 12.0, 30.0), _point(4, 31.0, 30.0), _point(8, 60.0, 30.0)]
+    assert diffusion_wins_from(per_forward) == 4
+    batches = [_point(1, 60.0, 30.0), _point(2, 62.0, 55.0), _point(4, 63.0, 63.0), _point(8, 64.0, 110.0)]
+    assert diffusion_stops_winning_at(batches) == 4
+    assert diffusion_wins_from(per_forward[:2]) is None and diffusion_stops_winning_at(batches[:2]) is None

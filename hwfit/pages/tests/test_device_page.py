@@ -55,6 +55,13 @@ def test_it_explains_the_peak_the_estimate_uses_when_it_is_not_the_spec_sheets(c
     assert "the estimate uses 330 TFLOPS, not the 165 TFLOPS FP16 shown above" in body
 
 
+def test_it_shows_a_fallback_peak_as_such(client):
+    body = client.get("/devices/nvidia-geforce-rtx-3090/", {"quantization": "fp8-e4m3-w8a8"}).content.decode()
+    # Ampere has no FP8 tensor cores: FP8 weights run FP16 math at the card's listed 71 TFLOPS.
+    assert ("FP8 E4M3 (W8A8) on vLLM and HF transformers: no FP8 peak is published for this device; the estimate "
+            "falls back to the FP16 peak (71 TFLOPS), the first published in the chain FP8 → FP16") in body
+
+
 def test_it_names_the_runtime_the_estimates_assume(client):
     body = client.get(RTX_4090, {"quantization": "q4-k-m"}).content.decode()
     assert re.search(r"Estimates assume <strong>llama\.cpp, HF transformers</strong> \(the default", body)

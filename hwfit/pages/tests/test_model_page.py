@@ -84,6 +84,9 @@ def test_the_diffusion_sweeps_are_the_apis_answers_point_by_point(client):
                    batch=16)
     assert batches[16][1]["speed"]["decode_tokens_per_s"] == api["speed"]["decode_tokens_per_s"]
     body = client.get(DGEMMA, {"device": RTX_4090}).content.decode()
+    first_win = next(x for x, d, a in page.diffusion.per_forward
+                     if d["speed"]["diffusion_tokens_per_s"] > a["speed"]["decode_tokens_per_s"])
+    assert f"diffusion is faster than autoregressive decode from <strong>{first_win:g} tokens per forward</strong>" in body
     for chart in ("chart-per-forward", "chart-batch", "chart-speed", "chart-context", "chart-memory"):
         assert f'data-figure="{chart}-data"' in body
 
