@@ -46,6 +46,6 @@ def device_detail(request, slug: str):
     context = {
         "device": device, "groups": field_rows(device, DEVICE_FIELDS), "source": public_source(device.source),
         "page": page, "controls": controls, "fields": fields, "offers": page.offers,
-        "roofline": charts.roofline(page.rows, device_name=device.name) if page.rows else None,
+        "roofline": charts.roofline(page.rows) if page.rows else None,
     }
     return render(request, "devices/device_detail.html", context, status=400 if controls.errors else 200)

@@ -58,13 +58,11 @@ def model_detail(request, slug: str):
     if page.rows:
         figures["speed"] = charts.speed_by_device(page.rows)
     if page.quantization_rows:
-        figures["memory"] = charts.memory_by_quantization([row.record for row in page.quantization_rows],
-                                                          device_name=page.reference["device"]["name"])
+        figures["memory"] = charts.memory_by_quantization([row.record for row in page.quantization_rows])
     if page.context_records:
         figures["context"] = charts.speed_by_context(page.context_records)
     if page.diffusion and page.diffusion.per_forward:
-        names = {"model_name": model.name, "sibling_name": page.diffusion.sibling["name"],
-                 "device_name": page.reference["device"]["name"]}
+        names = {"model_name": model.name, "sibling_name": page.diffusion.sibling["name"]}
         figures["per_forward"] = charts.diffusion_sweep(page.diffusion.per_forward, axis="tokens_per_forward", **names)
         figures["batch"] = charts.diffusion_sweep(page.diffusion.batches, axis="batch", **names)
     context = {"model": model, "groups": field_rows(model, MODEL_FIELDS), "source": public_source(model.source),

@@ -67,7 +67,7 @@ def speed_by_device(rows: list[PageRow]) -> dict[str, Any]:
         yaxis={"categoryorder": "array", "categoryarray": order, "automargin": True, "tickfont": {"size": 10}})}
 
 
-def memory_by_quantization(records: list[dict[str, Any]], *, device_name: str) -> dict[str, Any]:
+def memory_by_quantization(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Stacked memory (GB) per quantization, against the device's usable memory."""
     names = [record["quantization"]["name"] for record in records]
     parts = {"weights": ("weights_bytes", "vision_bytes"), "KV cache": ("kv_cache_bytes",),
@@ -84,7 +84,7 @@ def memory_by_quantization(records: list[dict[str, Any]], *, device_name: str) -
         shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": usable / GIB, "y1": usable / GIB,
                        "line": {"color": "#b00020", "dash": "dash", "width": 1.5}})
     return {"data": data, "layout": _layout(
-        f"Memory by quantization on {device_name}", barmode="stack", height=380, shapes=shapes,
+        "Memory by quantization", barmode="stack", height=380, shapes=shapes,
         yaxis={"title": {"text": "GB (dashed: usable)"}}, xaxis={"tickangle": -40, "automargin": True})}
 
 
@@ -118,7 +118,7 @@ def _intensity_point(record: dict[str, Any]) -> tuple[float, float] | None:
     return flops / moved, flops / seconds
 
 
-def roofline(rows: list[PageRow], *, device_name: str) -> dict[str, Any] | None:
+def roofline(rows: list[PageRow]) -> dict[str, Any] | None:
     """Attainable FLOP/s against arithmetic intensity for each peak the rows use, the rows on it."""
     roofs: dict[tuple[float, float], set[str]] = {}
     for row in rows:
@@ -153,13 +153,13 @@ def roofline(rows: list[PageRow], *, device_name: str) -> dict[str, Any] | None:
                          "marker": {"color": VERDICT_COLOURS[verdict], "size": 7, "opacity": 0.8},
                          "hovertemplate": "%{text}<br>%{x:.3s} FLOP/byte, %{y:.3s} FLOP/s<extra></extra>"})
     return {"data": data, "layout": _layout(
-        f"Roofline of the {device_name}", height=420,
+        "Roofline", height=420,
         xaxis={"title": {"text": "arithmetic intensity (FLOP per byte moved)"}, "type": "log", "dtick": 1},
         yaxis={"title": {"text": "FLOP/s reached"}, "type": "log", "dtick": 1, "exponentformat": "SI"})}
 
 
 def diffusion_sweep(points: list[tuple[float, dict[str, Any] | None, dict[str, Any] | None]], *,
-                    axis: str, model_name: str, sibling_name: str, device_name: str) -> dict[str, Any]:
+                    axis: str, model_name: str, sibling_name: str) -> dict[str, Any]:
     """Diffusion tok/s and its AR sibling's decode tok/s along `axis` (tokens per forward or batch)."""
     xs = [x for x, _, _ in points]
     diffusion = [None if d is None else d["speed"]["diffusion_tokens_per_s"] for _, d, _ in points]
@@ -173,5 +173,5 @@ def diffusion_sweep(points: list[tuple[float, dict[str, Any] | None, dict[str, A
     ]
     title = {"tokens_per_forward": "tokens committed per forward", "batch": "batch (concurrent sequences)"}[axis]
     return {"data": data, "layout": _layout(
-        f"Tokens/s against {title.split(' (')[0]} on {device_name}", height=360,
+        f"Tokens/s against {title.split(' (')[0]}", height=360,
         xaxis=_log_axis(title, xs), yaxis={"title": {"text": "tokens/s"}, "rangemode": "tozero"})}
