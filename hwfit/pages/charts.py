@@ -105,7 +105,9 @@ def speed_by_context(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _intensity_point(record: dict[str, Any]) -> tuple[float, float] | None:
-    """(FLOP per byte, FLOP/s reached) of the row's figure: a decode pass, the prefill, or the diffusion."""
+    """(FLOP per byte, FLOP/s reached per device) of the row's figure: a decode pass, the prefill, or
+    the diffusion. FLOPs and bytes count every device, so the intensity holds for one of them and the
+    rate is shared out: a point on several devices sits under the one device's roof."""
     working, speed = record["working"], record["speed"]
     if record["mode"] == "prefill":
         flops, moved, seconds = working["prefill_flops"], working["prefill_bytes"], speed["prefill_s"]
@@ -115,7 +117,7 @@ def _intensity_point(record: dict[str, Any]) -> tuple[float, float] | None:
         flops, moved, seconds = working["decode_flops"], working["decode_bytes"], working["decode_pass_s"]
     if not flops or not moved or not seconds:
         return None
-    return flops / moved, flops / seconds
+    return flops / moved, flops / seconds / (record["workload"]["device_count"] or 1)
 
 
 def roofline(rows: list[PageRow]) -> dict[str, Any] | None:
