@@ -84,6 +84,8 @@ INSTALLED_APPS = [
     "models_catalog",
     "devices",
     "estimator",
+    # The model and device pages' shared parts: page services, template tags.
+    "hwfit.pages",
 ]
 
 MIDDLEWARE = [
