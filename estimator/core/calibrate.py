@@ -195,7 +195,8 @@ def measured_terms(models: pd.DataFrame, quants: pd.DataFrame, devices: pd.DataF
 def prior_for(priors: dict, runtime: str, kind: str, vendor: str = "") -> dict[str, float]:
     """The prior group the estimator would use for (runtime, device), the fit's starting point."""
     group = resolve_group(priors, runtime, device_class(kind, vendor))
-    return {p: float(group[p]) for p in ("eff_m", "eff_c", "eff_attn", "t_fixed_s", "t_layer_s")}
+    # bw_cap is the prior's only: a fit measures the device itself, its efficiencies include any ceiling.
+    return {p: float(group[p]) for p in ("eff_m", "eff_c", "eff_attn", "t_fixed_s", "t_layer_s", "bw_cap")}
 
 
 def predict(terms: Terms, params: Mapping[str, float]) -> np.ndarray:
@@ -215,7 +216,7 @@ def fit(terms: Terms, prior: Mapping[str, float]) -> dict[str, float]:
     if len(terms) < MIN_RUNS:
         raise ValueError(f"runs: at least {MIN_RUNS} are needed to fit, got {len(terms)}")
     names = ["eff_m", "eff_c", "eff_attn", "t_fixed_s", "t_layer_s"]
-    center_values = dict(prior)
+    center_values = {k: v for k, v in prior.items() if k != "bw_cap"}
     if terms.dispatch.any():
         names.append("t_expert_s")
         center_values.setdefault("t_expert_s", EXPERT_PRIOR)
