@@ -7,6 +7,9 @@ from rest_framework.reverse import reverse
 from rest_framework.routers import APIRootView, DefaultRouter
 
 from devices.api.views import CloudOfferViewSet, DeviceViewSet
+from estimator.api.calibration import (
+    AccuracyView, CalibrationFitViewSet, CalibrationRunViewSet, MeasuredRunViewSet, WorkerViewSet,
+)
 from estimator.api.views import EstimateView
 from models_catalog.api.views import ApiPriceViewSet, ModelArchitectureViewSet, QuantizationFormatViewSet, RuntimeViewSet
 
@@ -34,8 +37,14 @@ router.register("devices", DeviceViewSet, basename="device")
 router.register("runtimes", RuntimeViewSet, basename="runtime")
 router.register("cloud-offers", CloudOfferViewSet, basename="cloud-offer")
 router.register("api-prices", ApiPriceViewSet, basename="api-price")
+# Calibration (estimator/api/calibration.py).
+router.register("calibrations", CalibrationRunViewSet, basename="calibration")
+router.register("fits", CalibrationFitViewSet, basename="fit")
+router.register("workers", WorkerViewSet, basename="worker")
+router.register("measured-runs", MeasuredRunViewSet, basename="measured-run")
 
 urlpatterns = [
     path("estimate/", EstimateView.as_view(), name="estimate"),
+    path("accuracy/", AccuracyView.as_view(), name="accuracy"),
     *router.urls,
 ]

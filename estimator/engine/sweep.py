@@ -26,6 +26,9 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 SWEEP_VERSION = 1
+# The engine's pass kinds (estimator/engine/engine.py KINDS), repeated here so that validating a
+# grid in the web process does not import torch.
+PASS_KINDS = ("prefill", "ar_step", "diffusion_step", "commit", "full", "prefix_step")
 PRESETS = ("tiny", "quick", "cpu", "gpu")
 
 # A dense decoder large enough (~68 MB in fp32) that batch-1 decoding reads from DRAM, not cache.
@@ -135,7 +138,6 @@ def validate_grid(groups: Any) -> list[dict[str, Any]]:
     Raises ValueError naming what is wrong (unknown option, bad kind, non-positive size).
     """
     from .config import RunConfig
-    from .engine import KINDS
 
     if not isinstance(groups, list) or not groups:
         raise ValueError("grid: a non-empty list of {shape, config, points} groups")
@@ -149,8 +151,8 @@ def validate_grid(groups: Any) -> list[dict[str, Any]]:
         if not isinstance(group["points"], list) or not group["points"]:
             raise ValueError(f"grid[{i}].points: a non-empty list")
         for j, point in enumerate(group["points"]):
-            if not isinstance(point, dict) or point.get("kind") not in KINDS:
-                raise ValueError(f"grid[{i}].points[{j}].kind: one of {', '.join(KINDS)}")
+            if not isinstance(point, dict) or point.get("kind") not in PASS_KINDS:
+                raise ValueError(f"grid[{i}].points[{j}].kind: one of {', '.join(PASS_KINDS)}")
             for name in ("batch", "queries"):
                 if not isinstance(point.get(name), int) or point[name] < 1:
                     raise ValueError(f"grid[{i}].points[{j}].{name}: a whole number >= 1")
