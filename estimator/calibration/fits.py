@@ -116,18 +116,20 @@ def usable_terms(runs: list[MeasuredRun], priors: dict) -> tuple[cal.Terms, pd.D
 
 
 def calibration_fit_runtime(*, device: Device, runtime: Runtime) -> CalibrationFit:
-    """Fit `runtime` on `device` from the imported runs of that pair."""
-    runs = list(imported_runs(device, runtime))
+    """Fit `runtime` on `device` from the imported runs of that pair.
+
+    Runs of an older build era ('llama-cpp@2023', data README) are another software: they are
+    stored under their runtime but not fitted with today's builds.
+    """
+    runs = [r for r in imported_runs(device, runtime) if r.record.get("runtime", runtime.slug) == runtime.slug]
     if len(runs) < cal.MIN_RUNS:
-        raise CalibrationError(f"runs: {device.name} has {len(runs)} imported {runtime.slug} runs; "
+        raise CalibrationError(f"runs: {device.name} has {len(runs)} imported {runtime.slug} runs of current builds; "
                                f"at least {cal.MIN_RUNS} are needed")
     priors = load_priors()
-    terms, frame = usable_terms(runs, priors)
+    terms, _ = usable_terms(runs, priors)
     if len(terms) < cal.MIN_RUNS:
         raise CalibrationError(f"runs: only {len(terms)} runs of {device.name} can be evaluated by the roofline "
                                "(a peak or bandwidth is missing from the catalog)")
-    # A build era ('llama-cpp@2023') has a prior of its own: the most common era of the runs.
-    era = frame["runtime"].mode().iloc[0]
-    prior = cal.prior_for(priors, era, device.kind, device.vendor)
+    prior = cal.prior_for(priors, runtime.slug, device.kind, device.vendor)
     result = cal.calibrate(terms, prior)
-    return fit_store(device=device, runtime=runtime, result=result, extra={"source": "measured", "prior_group": era})
+    return fit_store(device=device, runtime=runtime, result=result, extra={"source": "measured"})
