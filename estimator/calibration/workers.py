@@ -42,6 +42,8 @@ def _device_for(probe: dict[str, Any]) -> tuple[Device, bool]:
     name = str(probe.get("name") or "unknown device").strip()
     found = Device.objects.filter(name__iexact=name).first() or Device.objects.filter(slug=slugify(name)).first()
     if found:
+        if _still_proposed(found):
+            _raise_to_probe(found, probe)
         return found, False
     kind = {"gpu": DeviceKind.GPU, "cpu": DeviceKind.CPU}.get(probe.get("kind"), DeviceKind.CPU)
     if probe.get("device", {}).get("type") == "mps":
@@ -73,6 +75,22 @@ def worker_register(*, hostname: str, probe: dict[str, Any], queue: str | None =
             defaults={"device": device, "device_proposed": proposed or _still_proposed(device),
                       "queue": queue or queue_for(device), "probe": probe, "last_heartbeat": timezone.now()})
     return worker
+
+
+RATES = ("memory_bandwidth_gbs", "fp32_tflops", "fp16_tflops", "bf16_tflops")
+
+
+def _raise_to_probe(device: Device, probe: dict[str, Any]) -> None:
+    """A proposed device's figures are the best any probe achieved: an achieved rate is a lower
+    bound of what the device can do, and a probe run while other processes load the host reads low."""
+    changed = []
+    for field in RATES:
+        value = probe.get(field)
+        if isinstance(value, (int, float)) and value > (getattr(device, field) or 0):
+            setattr(device, field, float(value))
+            changed.append(field)
+    if changed:
+        device.save(update_fields=[*changed, "updated_at"])
 
 
 def _still_proposed(device: Device) -> bool:
