@@ -35,9 +35,12 @@ def _estimator_predictions(terms: cal.Terms, frame: pd.DataFrame, priors: dict) 
     return cal.predict(terms, params)
 
 
-def accuracy_ledger(*, device: Device | None = None) -> list[dict[str, Any]]:
+def accuracy_ledger(*, device: Device | None = None, device_slugs: list[str] | None = None) -> list[dict[str, Any]]:
     """Rows {grouping, device, runtime, model_family, metric, n, p10_pct, median_pct, p90_pct, bias_pct}."""
-    runs = list(imported_runs(device))
+    queryset = imported_runs(device)
+    if device_slugs is not None:
+        queryset = queryset.filter(device__slug__in=device_slugs)
+    runs = list(queryset)
     if not runs:
         return []
     priors = load_priors()
@@ -54,6 +57,21 @@ def accuracy_ledger(*, device: Device | None = None) -> list[dict[str, Any]]:
             out.append({"grouping": grouping, "device": named["device_slug"], "runtime": named.get("runtime_slug"),
                         "model_family": named.get("model_family"), "metric": named["metric"], **band})
     return out
+
+
+def estimates_with_accuracy(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each estimate record with `accuracy`: the measured error of its (device, runtime) at its mode, or None.
+
+    Only catalog devices with imported runs cost anything beyond one query.
+    """
+    slugs = sorted({r["device"]["slug"] for r in records if r["device"].get("slug") and not r["device"].get("inline")})
+    rows = accuracy_ledger(device_slugs=slugs) if slugs else []
+    for record in records:
+        row = ledger_for(rows, device=record["device"].get("slug"), runtime=record.get("runtime"),
+                         metric=record.get("mode") or "decode")
+        record["accuracy"] = None if row is None else {
+            k: row[k] for k in ("n", "p10_pct", "median_pct", "p90_pct", "bias_pct")}
+    return records
 
 
 def ledger_for(rows: list[dict[str, Any]], *, device: str, runtime: str, metric: str) -> dict[str, Any] | None:

@@ -117,6 +117,12 @@ def test_fitting_a_devices_imported_runs_brings_its_decode_error_down():
     pair = next(r for r in ledger if r["grouping"] == "device_runtime" and r["metric"] == "decode")
     assert pair["runtime"] == "llama-cpp" and pair["n"] > 0
     assert APIClient().get("/api/v1/fits/").data["results"][0]["id"] == fit.pk
+    # The next estimate of that pair is calibrated, with the fit's band and the ledger beside it.
+    estimate = APIClient().post("/api/v1/estimate/", {"model": "llama-3-1-8b", "quantization": "q4-k-m",
+                                                      "device": device.slug, "runtime": "llama-cpp"}, format="json").data
+    assert estimate["calibrated"] is True
+    assert estimate["error_band"] == pytest.approx(fit.error_median_pct / 100.0)
+    assert estimate["accuracy"]["n"] == pair["n"] and estimate["accuracy"]["median_pct"] == pair["median_pct"]
 
 
 def test_the_pages_show_runs_and_fits_with_a_local_plotly(client):
