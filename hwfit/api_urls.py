@@ -25,6 +25,7 @@ class ApiRoot(APIRootView):
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)
         response.data["estimate"] = reverse("api:estimate", request=request, format=kwargs.get("format"))
+        response.data["accuracy"] = reverse("api:accuracy", request=request, format=kwargs.get("format"))
         return response
 
 
