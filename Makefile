@@ -48,8 +48,10 @@ accuracy: setup
 bench: setup
 	$(BIN)/python -m bench.matrix
 
+# A calibration worker: it probes its device, registers it and consumes `calibrate.<device slug>`
+# (add -Q to consume more queues, e.g. `celery -A hwfit worker -Q celery`). Needs CELERY_BROKER_URL.
 worker: setup-dev
-	$(BIN)/celery -A hwfit worker --loglevel=INFO
+	$(BIN)/celery -A hwfit worker --loglevel=INFO --concurrency=1
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

@@ -13,6 +13,7 @@ urlpatterns = [
     path("models/<slug:slug>/", model_views.model_detail, name="model-detail"),
     path("devices/", device_views.device_list, name="device-list"),
     path("devices/<slug:slug>/", device_views.device_detail, name="device-detail"),
+    path("calibration/", include("estimator.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(("hwfit.api_urls", "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

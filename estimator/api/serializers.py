@@ -348,6 +348,9 @@ class EstimateResultSerializer(serializers.Serializer):
                                                             "devices carries it: 'S\u00d74' is S on four devices.")
     calibrated = serializers.BooleanField(read_only=True)
     error_band = _float("Relative error of `tokens_per_s` (0.15 = ±15%).")
+    accuracy = serializers.JSONField(read_only=True, allow_null=True, help_text=(
+        "Measured runs of this device and runtime at this mode: n, p10_pct / median_pct / p90_pct of "
+        "|estimate / measured - 1| in %, bias_pct (signed median); null when none are stored."))
     quality_tier = _str()
     context_within_window = serializers.BooleanField(
         read_only=True, allow_null=True,
