@@ -84,6 +84,8 @@ INSTALLED_APPS = [
     "models_catalog",
     "devices",
     "estimator",
+    # The calculator, compare, search and detect-my-device pages (hwfit/tools).
+    "hwfit.tools",
 ]
 
 MIDDLEWARE = [

@@ -6,6 +6,7 @@ from devices import views as device_views
 from models_catalog import views as model_views
 
 from . import views
+from .tools import views as tool_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -13,6 +14,7 @@ urlpatterns = [
     path("models/<slug:slug>/", model_views.model_detail, name="model-detail"),
     path("devices/", device_views.device_list, name="device-list"),
     path("devices/<slug:slug>/", device_views.device_detail, name="device-detail"),
+    path("calculator/", tool_views.calculator, name="calculator"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(("hwfit.api_urls", "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
