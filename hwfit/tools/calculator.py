@@ -184,10 +184,8 @@ def plan_rows(plans: list[tuple[int, str, dict[str, Any]]], records: list[dict[s
             # Weights and cache are split evenly over the devices (tensor: every layer's share; layers:
             # whole layers, as near even as the layer count allows).
             memory_per_device_bytes=None if total is None else total / count,
-            energy_usd_per_mtok=_finite(cost.energy_usd_per_mtok(
-                _nan(record["cost"]["power_w"]), _nan(tokens), record["cost"]["usd_per_kwh"])) if fits else None,
-            rental_usd_per_mtok=_finite(cost.rental_usd_per_mtok(
-                _nan(record["cost"]["rental_usd_per_hour"]), _nan(tokens))) if fits else None,
+            energy_usd_per_mtok=batch_costs(record)[0] if fits else None,
+            rental_usd_per_mtok=batch_costs(record)[1] if fits else None,
             fits=fits, meets_target=False,
         )
         row.meets_target = fits and (target is None or (row.per_request_tokens_per_s or 0) >= target)
@@ -200,6 +198,15 @@ def plan_rows(plans: list[tuple[int, str, dict[str, Any]]], records: list[dict[s
         chosen.chosen = True
     batch = records[0]["workload"]["batch"] if records else 1
     return Plan(rows=rows, target_tokens_per_s=target, batch=batch or 1, chosen=chosen)
+
+
+def batch_costs(record: dict[str, Any]) -> tuple[float | None, float | None]:
+    """Electricity and rent per 1M tokens at the record's own batch (`tokens_per_s` is all requests'),
+    through the core's cost functions; the record carries them at batch 1 and at the largest batch."""
+    tokens = _nan(record["tokens_per_s"])
+    energy = cost.energy_usd_per_mtok(_nan(record["cost"]["power_w"]), tokens, _nan(record["cost"]["usd_per_kwh"]))
+    rental = cost.rental_usd_per_mtok(_nan(record["cost"]["rental_usd_per_hour"]), tokens)
+    return _finite(energy), _finite(rental)
 
 
 def _nan(value: Any) -> float:

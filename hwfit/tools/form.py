@@ -38,6 +38,11 @@ class FormField:
     errors: list[str] = field(default_factory=list)
     step: str = "any"
     numeric: bool = True            # a number box (phones show a number keypad)
+    slot: int | None = None         # the position of a repeated field (compare's devices)
+
+    @property
+    def html_id(self) -> str:
+        return self.name if self.slot is None else f"{self.name}-{self.slot + 1}"
 
     @property
     def is_select(self) -> bool:
