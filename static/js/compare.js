@@ -8,9 +8,9 @@ document.addEventListener("DOMContentLoaded", () => {
   const data = JSON.parse(source.textContent);
   if (!data.labels.length) return;
   const config = { displayModeBar: false, responsive: true };
-  const layout = (title, yTitle) => ({
-    title: { text: title, font: { size: 15 } },
-    margin: { t: 64, r: 10, b: 90, l: 60 },
+  // Titles are the page's headings; the legend sits above the plot, clear of the tilted names.
+  const layout = (yTitle) => ({
+    margin: { t: 36, r: 10, b: 90, l: 60 },
     yaxis: { title: { text: yTitle }, rangemode: "tozero" },
     xaxis: { automargin: true },
     legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom" },
@@ -25,7 +25,7 @@ document.addEventListener("DOMContentLoaded", () => {
     marker: { color: data.verdicts.map((v) => (v === "fits" ? "#2e7d32" : v === "offload" || v === "multi_device" ? "#c77700" : "#9aa5ae")) },
     error_y: { type: "data", array: speeds.map((v, i) => v * (data.error_band[i] || 0)), visible: true },
     hovertemplate: "%{x}: %{y:,.1f} tok/s<extra></extra>",
-  }], layout(`Tokens per second (${data.mode})`, "tok/s"), config);
+  }], layout(`tok/s (${data.mode})`), config);
 
   const costs = [
     ["Electricity", data.energy_usd_per_mtok, "#3b6fb6"],
@@ -35,5 +35,5 @@ document.addEventListener("DOMContentLoaded", () => {
   Plotly.newPlot("compare-cost", costs.map(([name, values, color]) => ({
     type: "bar", name, x: data.labels, y: values, marker: { color },
     hovertemplate: `${name}: $%{y:,.2f} per 1M tokens<extra></extra>`,
-  })), { ...layout("Dollars per 1M generated tokens (one request)", "$ / 1M tokens"), barmode: "group" }, config);
+  })), { ...layout("$ / 1M tokens"), barmode: "group" }, config);
 });
