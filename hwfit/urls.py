@@ -7,6 +7,11 @@ from models_catalog import views as model_views
 
 from .tools import views as tool_views
 
+# The admin says whose it is (not "Django administration").
+admin.site.site_header = "hwfit"
+admin.site.site_title = "hwfit admin"
+admin.site.index_title = "Catalog and calibration"
+
 urlpatterns = [
     path("", tool_views.home, name="home"),
     path("search/", tool_views.search, name="search"),

@@ -109,3 +109,4 @@ DEVICES = [("apple-m2", "Apple M2"), ("apple-m2-max", "Apple M2 Max"), ("apple-m
 ])
 def test_device_candidates_need_every_model_number(report, expected):
     assert [c.slug for c in device_candidates(report, DEVICES)] == expected
+

@@ -1,0 +1,13 @@
+"""The admin says it is hwfit's, with readable labels."""
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_admin_is_titled_hwfit_with_readable_app_names(client, staff_user):
+    client.force_login(staff_user)
+    body = client.get("/admin/").content.decode()
+    assert "<title>Catalog and calibration | hwfit admin</title>" in body
+    assert '<a href="/admin/">hwfit</a>' in body
+    assert "Models catalog" in body and "Models_Catalog" not in body
