@@ -95,6 +95,14 @@ class CalculatorPage:
     query: str = ""
 
     @property
+    def used_offer(self) -> PriceRow | None:
+        return next((offer for offer in self.offers if offer.used), None)
+
+    @property
+    def used_api_price(self) -> PriceRow | None:
+        return next((price for price in self.api_prices if price.used), None)
+
+    @property
     def custom_device_open(self) -> bool:
         return any(f.value == CUSTOM for f in self.pick if f.name == "device")
 
