@@ -21,6 +21,7 @@ from devices.models import CloudOffer, Device, DeviceKind
 from estimator import services
 from estimator.api.serializers import ScenarioSerializer
 from estimator.core import cost
+from estimator.core.memory import MemoryBreakdown
 from hwfit.tools.form import (
     CUSTOM, WORKLOAD_FIELDS, FormField, catalog_choices, flat_errors, query_string, query_values, workload_fields,
 )
@@ -185,13 +186,10 @@ def plan_rows(plans: list[tuple[int, str, dict[str, Any]]], records: list[dict[s
         batch = record["workload"]["batch"] or 1
         tokens = _finite(record["tokens_per_s"])
         fits = bool(record["fits"]) and record["workload"]["device_count"] == count
-        total = _finite(record["memory"]["total_bytes"])
         row = PlanRow(
             device_count=count, parallel=record["workload"]["parallel"] or split, record=record,
             per_request_tokens_per_s=None if tokens is None else tokens / batch,
-            # Weights and cache are split evenly over the devices (tensor: every layer's share; layers:
-            # whole layers, as near even as the layer count allows).
-            memory_per_device_bytes=None if total is None else total / count,
+            memory_per_device_bytes=per_device_bytes(record["memory"], count),
             energy_usd_per_mtok=batch_costs(record)[0] if fits else None,
             rental_usd_per_mtok=batch_costs(record)[1] if fits else None,
             fits=fits, meets_target=False,
@@ -364,22 +362,34 @@ class MemoryPart:
     width_percent: float
 
 
-def per_device(value: Any, device_count: int) -> float | None:
-    """A whole-model figure's even share per device."""
-    value = _finite(value)
-    return None if value is None else value / max(device_count or 1, 1)
+def breakdown(memory: dict[str, Any]) -> MemoryBreakdown:
+    """A result's memory section as the core's breakdown (missing parts as NaN)."""
+    return MemoryBreakdown(**{name: np.float64(_nan(memory.get(f"{name}_bytes"))) for name in (
+        "weights_embedding", "weights_dense", "weights_experts", "vision", "kv_cache", "activations", "logits",
+        "overhead")})
+
+
+def per_device_bytes(memory: dict[str, Any], device_count: int) -> float | None:
+    """Memory one device holds over `device_count` devices: the core's tensor-parallel rule
+    (`MemoryBreakdown.per_device`: weights and KV cache split, the rest on every device)."""
+    return _finite(breakdown(memory).per_device(max(device_count or 1, 1)))
+
+
+# The parts tensor parallelism splits over the devices (MemoryBreakdown.per_device); the others
+# are on every device. A test holds the bar's parts to the core's per-device total.
+SPLIT_PARTS = ("weights_bytes", "kv_cache_bytes")
 
 
 def memory_parts(memory: dict[str, Any], device_count: int = 1) -> tuple[list[MemoryPart], float | None]:
-    """The memory of one device as bar segments against its usable memory (or its total when larger).
+    """The memory of one device as bar segments against its usable memory (or its need when larger).
 
-    The estimate's parts are the whole model's; over several devices each holds an even share
-    (`usable_bytes` is one device's). Returns the parts and where usable memory ends on the bar
-    (% of the bar; None when unknown).
+    Returns the parts and where usable memory ends on the bar (% of the bar; None when unknown).
     """
-    memory = {key: value if key == "usable_bytes" else per_device(value, device_count) for key, value in memory.items()}
+    count = max(device_count or 1, 1)
+    total = per_device_bytes(memory, count) or 0.0
+    memory = {key: (None if _finite(value) is None else _finite(value) / count) if key in SPLIT_PARTS else value
+              for key, value in memory.items()}
     usable = _finite(memory.get("usable_bytes"))
-    total = _finite(memory.get("total_bytes")) or 0.0
     scale = max(usable or 0.0, total)
     parts, x = [], 0.0
     for key, label in MEMORY_PARTS:
@@ -402,7 +412,9 @@ def verdict_text(record: dict[str, Any]) -> str:
         return f"Runs with {record['layers_on_device']} layers on the device, the rest offloaded to host RAM"
     if verdict == "multi_device":
         needed = record["devices_needed"]
-        return f"Needs {needed} devices" if needed else "Needs more than 8 devices"
+        # The core counts tensor-parallel sizes of 2, 4 and 8; the planner tries every count.
+        return (f"Too big for one: needs {needed} devices as a tensor-parallel group of 2, 4 or 8 (the planner tries every count)"
+                if needed else "Too big for one: needs more than 8 devices")
     if verdict == "no_fit":
         return "Does not fit, even offloading to host RAM"
     if verdict == "unsupported":

@@ -25,7 +25,7 @@ def calculator(request: HttpRequest) -> HttpResponse:
         parts, usable_at = calc.memory_parts(record["memory"], count)
         context.update(
             verdict=calc.verdict_text(record), memory_parts=parts, usable_at=usable_at,
-            memory_total=calc.per_device(record["memory"]["total_bytes"], count),
+            memory_total=calc.per_device_bytes(record["memory"], count),
             api_query=calc.api_query(request.GET, record), batch_costs=calc.batch_costs(record),
         )
     return render(request, "tools/calculator.html", context, status=400 if page.errors else 200)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hwfit.tools.calculator import MemoryPart, batch_costs, memory_parts, plan_rows
+from hwfit.tools.calculator import MemoryPart, batch_costs, memory_parts, per_device_bytes, plan_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -143,7 +143,9 @@ def test_the_planner_refuses_a_device_count_beyond_the_apis(client):
 def record(*, count: int, fits: bool, tokens: float, batch: int = 2, power: float = 450.0, rent: float = 0.5):
     return {"fits": fits, "tokens_per_s": tokens, "verdict": "fits" if fits else "multi_device",
             "workload": {"batch": batch, "device_count": count, "parallel": "tensor"},
-            "memory": {"total_bytes": 48e9},
+            "memory": {"weights_embedding_bytes": 2e9, "weights_dense_bytes": 34e9, "weights_experts_bytes": 0.0,
+                       "vision_bytes": 0.0, "kv_cache_bytes": 6e9, "activations_bytes": 0.5e9, "logits_bytes": 0.0,
+                       "overhead_bytes": 0.5e9},
             "cost": {"power_w": power, "usd_per_kwh": 0.12, "rental_usd_per_hour": rent}}
 
 
@@ -163,16 +165,30 @@ def test_plan_rows_choose_the_fewest_devices_that_fit_and_reach_the_target():
     # Per request at batch 2: 2 devices give 40 / 2 = 20 tok/s (< 25), 3 devices 60 / 2 = 30 tok/s.
     assert [(row.device_count, row.per_request_tokens_per_s) for row in plan.rows] == [(1, 15.0), (2, 20.0), (3, 30.0)]
     assert plan.chosen.device_count == 3 and plan.chosen.parallel == "tensor"
-    # 48 GB over 3 devices: 16 GB each.
-    assert plan.chosen.memory_per_device_bytes == 16e9
+    # (36 GB of weights + 6 GB of cache) / 3 + 0.5 GB of activations + 0.5 GB of overhead = 15 GB each.
+    assert plan.chosen.memory_per_device_bytes == pytest.approx(15e9)
     assert plan_rows(plans, records, target=None).chosen.device_count == 2
 
 
+MEMORY = {"weights_bytes": 30.0, "weights_embedding_bytes": 2.0, "weights_dense_bytes": 28.0,
+          "weights_experts_bytes": 0.0, "vision_bytes": 0.0, "kv_cache_bytes": 10.0, "activations_bytes": 1.0,
+          "logits_bytes": 0.0, "overhead_bytes": 3.0, "total_bytes": 44.0, "usable_bytes": 40.0}
+
+
 def test_memory_parts_place_each_part_on_one_devices_bar():
-    memory = {"weights_bytes": 30.0, "vision_bytes": 0.0, "kv_cache_bytes": 10.0, "activations_bytes": None,
-              "logits_bytes": 0.0, "overhead_bytes": 0.0, "total_bytes": 40.0, "usable_bytes": 40.0}
-    parts, usable_at = memory_parts(memory, device_count=2)
-    # Two devices: 15 of weights and 5 of cache each, against 40 usable: 37.5% and 12.5% of the bar.
+    parts, usable_at = memory_parts(MEMORY, device_count=2)
+    # Two devices: 15 of weights and 5 of cache each, 1 + 3 of activations and overhead on each:
+    # 24 against 40 usable; the bar is 40 wide: weights 37.5%, cache 12.5% from 37.5%.
     assert parts[0] == MemoryPart(key="weights", label="Weights", bytes=15.0, x_percent=0.0, width_percent=37.5)
     assert parts[2].x_percent == 37.5 and parts[2].width_percent == 12.5
+    assert parts[3].bytes == 1.0 and parts[5].bytes == 3.0
     assert usable_at == 100.0
+
+
+def test_the_bar_adds_up_to_the_cores_per_device_need():
+    for count in (1, 2, 3, 8):
+        parts, _ = memory_parts(MEMORY, device_count=count)
+        assert sum(part.bytes or 0 for part in parts) == pytest.approx(per_device_bytes(MEMORY, count))
+    # One device holds it all: 44; three hold (30 + 10) / 3 + 1 + 3 = 17.33 each.
+    assert per_device_bytes(MEMORY, 1) == 44.0
+    assert per_device_bytes(MEMORY, 3) == pytest.approx(17.3333333)
