@@ -8,7 +8,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 
 from estimator.core.schema import COMPUTE_DTYPES, DEVICE_KINDS
-from hwfit.catalog_base import SourcedRecord, positive, positive_constraints, positive_errors
+from hwfit.catalog_base import FLOAT_MAX, SourcedRecord, positive, positive_constraints, positive_errors
 
 
 class GenerationMode(models.TextChoices):
@@ -29,6 +29,9 @@ _MODEL_POSITIVE = (
     "global_kv_heads", "global_head_dim", "kv_lora_rank", "qk_rope_head_dim", "block_size",
     "tokens_per_forward",
 )
+
+
+_MODEL_FLOATS = ("total_params_b", "active_params_b", "embedding_params_b", "vision_params_b", "tokens_per_forward")
 
 
 class ModelArchitecture(SourcedRecord):
@@ -85,7 +88,7 @@ class ModelArchitecture(SourcedRecord):
     class Meta:
         ordering = ["name"]
         constraints = [
-            *positive_constraints("model", _MODEL_POSITIVE),
+            *positive_constraints("model", _MODEL_POSITIVE, finite=_MODEL_FLOATS),
             models.CheckConstraint(condition=Q(active_params_b__isnull=True) | Q(active_params_b__lte=F("total_params_b")),
                                    name="model_active_le_total"),
             models.CheckConstraint(condition=Q(n_experts_active__isnull=True) | Q(n_experts__isnull=True)
@@ -197,6 +200,8 @@ class QuantizationFormat(SourcedRecord):
         constraints = [
             models.CheckConstraint(condition=Q(bits_per_weight__gt=0) & Q(bits_per_weight__lte=32),
                                    name="quant_bits_per_weight_range"),
+            models.CheckConstraint(condition=Q(ppl_delta__isnull=True) | Q(ppl_delta__gte=-FLOAT_MAX, ppl_delta__lte=FLOAT_MAX),
+                                   name="quant_ppl_delta_finite"),
         ]
 
     def __str__(self) -> str:
@@ -246,7 +251,8 @@ class ApiPrice(SourcedRecord):
         ordering = ["provider", "model_label"]
         constraints = [
             models.UniqueConstraint(fields=["provider", "model_label"], name="api_price_unique_provider_model"),
-            models.CheckConstraint(condition=Q(usd_per_1m_input__gte=0) & Q(usd_per_1m_output__gte=0),
+            models.CheckConstraint(condition=Q(usd_per_1m_input__gte=0, usd_per_1m_input__lte=FLOAT_MAX)
+                                   & Q(usd_per_1m_output__gte=0, usd_per_1m_output__lte=FLOAT_MAX),
                                    name="api_price_non_negative"),
         ]
 
