@@ -121,7 +121,7 @@ def compare_chart(records: list[dict[str, Any]], what: str) -> dict[str, Any]:
         "verdicts": [record["verdict"] for record in records],
         "tokens_per_s": [record["tokens_per_s"] for record in records],
         "error_band": [record["error_band"] for record in records],
-        "mode": records[0]["mode"] if records else "",
+        "modes": [record["mode"] for record in records],
         "energy_usd_per_mtok": [record["cost"]["energy_usd_per_mtok"] for record in records],
         "rental_usd_per_mtok": [record["cost"]["rental_usd_per_mtok"] for record in records],
         "api_usd_per_mtok": [record["cost"]["api_usd_per_mtok"] for record in records],

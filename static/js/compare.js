@@ -24,8 +24,9 @@ document.addEventListener("DOMContentLoaded", () => {
     y: speeds,
     marker: { color: data.verdicts.map((v) => (v === "fits" ? "#2e7d32" : v === "offload" || v === "multi_device" ? "#c77700" : "#9aa5ae")) },
     error_y: { type: "data", array: speeds.map((v, i) => v * (data.error_band[i] || 0)), visible: true },
-    hovertemplate: "%{x}: %{y:,.1f} tok/s<extra></extra>",
-  }], layout(`tok/s (${data.mode})`), config);
+    customdata: data.modes,
+    hovertemplate: "%{x}: %{y:,.1f} tok/s (%{customdata})<extra></extra>",
+  }], layout(data.modes.every((m) => m === data.modes[0]) ? `tok/s (${data.modes[0]})` : "tok/s"), config);
 
   const costs = [
     ["Electricity", data.energy_usd_per_mtok, "#3b6fb6"],

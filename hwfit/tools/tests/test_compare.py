@@ -76,3 +76,13 @@ def test_it_compares_diffusion_gemma_on_two_devices(client, django_assert_max_nu
                                             "device": ["nvidia-h100-sxm", "nvidia-geforce-rtx-4090"]})
     assert response.status_code == 200
     assert [r["mode"] for r in response.context["page"].records] == ["diffusion", "diffusion"]
+
+
+def test_it_sets_diffusion_gemma_beside_its_autoregressive_sibling(client):
+    response = client.get("/compare/", {"what": "models", "device": "nvidia-h100-sxm", "quantization": "bf16",
+                                        "model": ["diffusiongemma-26b-a4b-it", "gemma-4-26b-a4b"]})
+    page = response.context["page"]
+    # Each model in its own mode: denoising against decoding.
+    assert page.chart["modes"] == ["diffusion", "decode"]
+    assert all(r["tokens_per_s"] for r in page.records)
+    assert "· diffusion</span>" in response.content.decode()

@@ -35,8 +35,8 @@ def test_every_question_on_the_home_page_answers(client):
     import re
 
     body = client.get("/").content.decode()
-    links = re.findall(r'<li><a href="([^"]+)">', body.split('class="questions"')[1].split("</ul>")[0])
-    assert len(links) == 5
+    links = re.findall(r'<a href="([^"]+)">', body.split('class="questions"')[1].split("</ul>")[0])
+    assert len(links) == 7
     for link in links:
         assert client.get(link.replace("&amp;", "&")).status_code == 200, link
 
