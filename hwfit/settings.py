@@ -86,6 +86,8 @@ INSTALLED_APPS = [
     "estimator",
     # The model and device pages' shared parts: page services, template tags.
     "hwfit.pages",
+    # The calculator, compare, search and detect-my-device pages (hwfit/tools).
+    "hwfit.tools",
 ]
 
 MIDDLEWARE = [
