@@ -8,6 +8,7 @@ from rest_framework.routers import APIRootView, DefaultRouter
 
 from devices.api.views import CloudOfferViewSet, DeviceViewSet
 from estimator.api.views import EstimateView
+from models_catalog.api.imports import ImportConfigView
 from models_catalog.api.views import ApiPriceViewSet, ModelArchitectureViewSet, QuantizationFormatViewSet, RuntimeViewSet
 
 
@@ -37,5 +38,7 @@ router.register("api-prices", ApiPriceViewSet, basename="api-price")
 
 urlpatterns = [
     path("estimate/", EstimateView.as_view(), name="estimate"),
+    # Before the router: "import-config" would otherwise be read as a model's slug.
+    path("models/import-config/", ImportConfigView.as_view(), name="model-import-config"),
     *router.urls,
 ]

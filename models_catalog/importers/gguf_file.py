@@ -123,9 +123,11 @@ def _scalar(reader: GGUFReader, key: str) -> int | float | None:
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def gguf_read(path: str | os.PathLike[str]) -> dict[str, Any]:
+def gguf_read(path: str | os.PathLike[str], *, header_only: bool = False) -> dict[str, Any]:
     """Header of a GGUF file: architecture record, per-group exact bytes, effective bits per weight.
 
+    `header_only` accepts a file cut after its header (an upload of `head -c 32M model.gguf`): the
+    tensor infos still give every byte count; otherwise a file shorter than its tensors is refused.
     Returns {"architecture": ModelArchitecture-shaped dict, "quantization": an inline quantization
     format whose bits_per_weight is the file's own, "groups": {group: params/bytes/bpw/types},
     "tensor_bytes", "file_bytes", "tensors"}. Raises GGUFImportError.
@@ -149,7 +151,7 @@ def gguf_read(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not infos:
         raise GGUFImportError(f"{path.name} lists no tensors")
     end = max(info.offset + info.bytes for info in infos)
-    if end > file_bytes:
+    if end > file_bytes and not header_only:
         last = max(infos, key=lambda info: info.offset + info.bytes)
         raise GGUFImportError(f"{path.name} is truncated: the tensor '{last.name}' ends at byte {end:,} but the file "
                               f"has {file_bytes:,} bytes")
@@ -177,9 +179,14 @@ def gguf_read(path: str | os.PathLike[str]) -> dict[str, Any]:
         "groups": {name: groups[name].as_dict() for name in sorted(groups)},
         "tensor_bytes": tensor_bytes,
         "file_bytes": file_bytes,
+        "complete": end <= file_bytes,
         "tensor_count": len(infos),
         "file_type": file_type,
     }
+
+
+def _int(value: int | float | None) -> int | None:
+    return int(value) if value else None
 
 
 def _file_type(reader: GGUFReader) -> str:
@@ -246,8 +253,7 @@ def _architecture(reader: GGUFReader, infos: list[TensorInfo], groups: dict[str,
         "n_kv_heads": int(meta("attention.head_count_kv") or n_heads),
         "head_dim": None if mla else int(key_length or hidden // n_heads),
         "intermediate_size": int(meta("feed_forward_length")) if meta("feed_forward_length") else None,
-        "moe_intermediate_size": int(meta("expert_feed_forward_length") or meta("feed_forward_length") or 0) or None
-        if moe else None,
+        "moe_intermediate_size": _int(meta("expert_feed_forward_length") or meta("feed_forward_length")) if moe else None,
         "n_experts": int(n_experts) if moe else None,
         "n_experts_active": int(top_k) if moe else None,
         "n_shared_experts": int(meta("expert_shared_count")) if moe and meta("expert_shared_count") else None,
