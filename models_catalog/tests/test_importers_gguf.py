@@ -108,3 +108,14 @@ def test_a_file_of_several_gb_is_read_header_only(tmp_path):
     assert summary["groups"]["ffn"]["bits_per_weight"] == 4.5
     # Reading 4.8 GB would add 4.8 GB of resident pages; the header costs next to nothing.
     assert after - before < 32 * 1024 * 1024
+
+
+def test_header_only_accepts_the_start_of_a_file_with_the_same_byte_counts(tmp_path):
+    whole = write_tiny_llama(tmp_path / "tiny.gguf")
+    start = tmp_path / "start.gguf"
+    start.write_bytes(whole.read_bytes()[:4096])
+    summary = gguf_read(start, header_only=True)
+    assert summary["tensor_bytes"] == gguf_read(whole)["tensor_bytes"] == 1_234_944
+    assert summary["complete"] is False
+    with pytest.raises(GGUFImportError, match="truncated"):
+        gguf_read(start)
