@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from hwfit.tests.api_fixtures import (  # noqa: F401 (fixtures)
     api, api_plain_user, api_staff_user, plain_api, staff_api, unthrottled,
 )
-from models_catalog.models import ModelArchitecture
+from models_catalog.models import ModelArchitecture, QuantizationFormat
 from models_catalog.tests import hf_configs
 
 URL = "/api/v1/models/import-config/"
@@ -86,3 +86,24 @@ def test_a_pickle_is_never_executed(staff_api, tmp_path):
     response = staff_api.post(URL, {"file": upload}, format="multipart")
     assert response.status_code == 400 and "Not valid JSON" in response.json()["file"][0]
     assert not marker.exists()
+
+
+def test_an_estimate_reads_an_inline_config_and_saves_nothing(api):
+    count = ModelArchitecture.objects.count()
+    scenario = {"model": {"config": hf_configs.LLAMA_3_1_8B}, "quantization": "q4-k-m",
+                "device": "nvidia-geforce-rtx-4090"}
+    response = api.post("/api/v1/estimate/", scenario, format="json")
+    assert response.status_code == 200, response.json()
+    # The config's 8,030,261,248 parameters at Q4_K_M's effective bits per weight.
+    bits = QuantizationFormat.objects.get(slug="q4-k-m").bits_per_weight
+    assert response.json()["memory"]["weights_bytes"] == pytest.approx(8_030_261_248 * bits / 8)
+    assert response.json()["model"]["inline"] is True
+    assert ModelArchitecture.objects.count() == count
+
+
+def test_an_estimate_names_the_configs_missing_key(api):
+    config = {k: v for k, v in hf_configs.LLAMA_3_1_8B.items() if k != "num_attention_heads"}
+    response = api.post("/api/v1/estimate/", {"model": {"config": config}, "quantization": "q4-k-m",
+                                              "device": "nvidia-geforce-rtx-4090"}, format="json")
+    assert response.status_code == 400
+    assert "no 'num_attention_heads'" in response.json()["model"]["config"][0]
