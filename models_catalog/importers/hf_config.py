@@ -120,7 +120,10 @@ class _Layout:
     n_heads: int
     n_kv_heads: int
     head_dim: int
-    intermediate: int | None
+    intermediate: int | None       # dense FFN width
+    moe_layers: list[bool]         # per layer: its FFN is routed experts
+    expert_width: int | None
+    n_experts: int
 
 
 def _model_type(config: Mapping[str, Any]) -> str:
@@ -215,6 +218,32 @@ def _moe_layers(r: _Reader, model_type: str, n_layers: int) -> list[bool]:
     return [True] * n_layers
 
 
+def _decoder_layers(r: _Reader, model_type: str, layout: _Layout, global_layers: list[bool]) -> tuple[int, int]:
+    """(D without embeddings, X): the layers' dense parameters, and one routed expert over all MoE layers."""
+    h = layout.hidden
+    shared = r.integer("n_shared_experts", "num_shared_experts")
+    shared_width = r.integer("shared_expert_intermediate_size")
+    # gpt-oss experts and router carry biases; its experts are gate/up/down like the others.
+    one_expert = _mlp(h, layout.expert_width, bias=model_type == "gpt_oss") if layout.expert_width else 0
+    norms = (4 if model_type in _SANDWICH_NORMS else 2) * h
+    dense = experts = 0
+    for is_global, is_moe in zip(global_layers, layout.moe_layers):
+        dense += _attention(r, model_type, layout, is_global) + norms
+        if not is_moe:
+            dense += _mlp(h, layout.intermediate or 4 * h, bias=r.flag("mlp_bias", False))
+            continue
+        experts += one_expert
+        # The router (gpt-oss adds a bias, DeepSeek V3 a score-correction bias, one per expert).
+        dense += h * layout.n_experts + (layout.n_experts if model_type in ("gpt_oss", "deepseek_v3") else 0)
+        if shared:
+            dense += shared * _mlp(h, layout.expert_width)
+        if shared_width:
+            dense += _mlp(h, shared_width) + h  # Qwen2-MoE: a shared expert and its sigmoid gate
+        if model_type in ("gemma4", "gemma4_text") and r.flag("enable_moe_block", False) and layout.intermediate:
+            dense += _mlp(h, layout.intermediate)  # Gemma 4 MoE layers keep a dense MLP beside the experts
+    return dense, experts
+
+
 def _vision_params(config: Mapping[str, Any], text_hidden: int) -> int | None:
     """A ViT/SigLIP tower from `vision_config`: blocks, patch and position embeddings, projector.
 
@@ -279,8 +308,6 @@ def architecture_from_config(config: Mapping[str, Any], *, name: str | None = No
     tied = bool(tied_value) if tied_value is not None else model_type in _TIED_BY_DEFAULT
     max_context = r.integer("max_position_embeddings", "max_sequence_length", "n_positions", "seq_length")
     window = r.integer("sliding_window")
-    layout = _Layout(hidden, n_heads, n_kv_heads, head_dim, intermediate)
-
     n_experts = r.integer("num_experts", "num_local_experts", "n_routed_experts")
     top_k = r.integer("num_experts_per_tok", "top_k_experts", "experts_per_token", "moe_topk")
     if n_experts and not top_k:
@@ -299,29 +326,10 @@ def architecture_from_config(config: Mapping[str, Any], *, name: str | None = No
         raise ConfigImportError("config.json has no 'intermediate_size': the FFN width is needed.",
                                 key="intermediate_size")
     global_layers = _layer_kinds(r, model_type, n_layers, window)
-
     shared = r.integer("n_shared_experts", "num_shared_experts") if moe else None
     shared_width = r.integer("shared_expert_intermediate_size") if moe else None
-    # gpt-oss experts and router carry biases; its experts are gate/up/down like the others.
-    expert_bias = model_type == "gpt_oss"
-    one_expert = _mlp(hidden, expert_width, bias=expert_bias) if moe else 0
-    norms_per_layer = (4 if model_type in _SANDWICH_NORMS else 2) * hidden
-
-    dense = 0
-    experts_summed = 0  # X: one expert over every MoE layer
-    for is_global, is_moe in zip(global_layers, moe_layers):
-        dense += _attention(r, model_type, layout, is_global) + norms_per_layer
-        if not is_moe:
-            dense += _mlp(hidden, intermediate or 4 * hidden, bias=r.flag("mlp_bias", False))
-            continue
-        experts_summed += one_expert
-        dense += hidden * n_experts + (n_experts if model_type in ("gpt_oss", "deepseek_v3") else 0)
-        if shared:
-            dense += shared * _mlp(hidden, expert_width)
-        if shared_width:
-            dense += _mlp(hidden, shared_width) + hidden  # Qwen2-MoE: a shared expert and its sigmoid gate
-        if model_type in ("gemma4", "gemma4_text") and r.flag("enable_moe_block", False) and intermediate:
-            dense += _mlp(hidden, intermediate)  # Gemma 4 MoE layers keep a dense MLP beside the experts
+    layout = _Layout(hidden, n_heads, n_kv_heads, head_dim, intermediate, moe_layers, expert_width, n_experts or 0)
+    dense, experts_summed = _decoder_layers(r, model_type, layout, global_layers)
     embedding = table_rows * hidden
     per_layer_width = r.integer("hidden_size_per_layer_input", default=0, zero=True)
     if per_layer_width:
