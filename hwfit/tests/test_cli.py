@@ -261,3 +261,22 @@ def test_an_unmatched_cpu_is_an_inline_device_from_the_probe():
     machine = probe_machine(run=fake_runner({}), read=LINUX_FILES.get)
     assert machine.accelerators == []
     assert (machine.host.vendor, machine.host.cores, machine.host.flags) == ("Intel", 2, ["avx", "avx2", "fma", "avx512f"])
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.django_db
+def test_fit_colours_grades_on_a_terminal_only(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    terminal = _Terminal()
+    assert main(["fit", "--device", "nvidia-geforce-rtx-4090", "--limit", "3"], out=terminal) == 0
+    assert "\033[1;32mSS\033[0m" in terminal.getvalue()  # an 8B model at Q4_K_M on a 4090 is SS
+    code, plain = cli("fit", "--device", "nvidia-geforce-rtx-4090", "--limit", "3")
+    assert code == 0 and "\033[" not in plain
+    monkeypatch.setenv("NO_COLOR", "1")
+    terminal = _Terminal()
+    main(["fit", "--device", "nvidia-geforce-rtx-4090", "--limit", "3"], out=terminal)
+    assert "\033[" not in terminal.getvalue()

@@ -162,3 +162,13 @@ DREAM_7B = {
     "num_hidden_layers": 28, "num_key_value_heads": 4, "rope_theta": 1000000.0, "sliding_window": 131072,
     "tie_word_embeddings": False, "use_sliding_window": False, "vocab_size": 152064,
 }
+
+# huggingface.co/deepseek-ai/DeepSeek-V2/blob/main/config.json
+DEEPSEEK_V2 = {
+    "architectures": ["DeepseekV2ForCausalLM"], "first_k_dense_replace": 1, "hidden_act": "silu", "hidden_size": 5120,
+    "intermediate_size": 12288, "kv_lora_rank": 512, "max_position_embeddings": 163840, "model_type": "deepseek_v2",
+    "moe_intermediate_size": 1536, "moe_layer_freq": 1, "n_routed_experts": 160, "n_shared_experts": 2,
+    "num_attention_heads": 128, "num_experts_per_tok": 6, "num_hidden_layers": 60, "num_key_value_heads": 128,
+    "q_lora_rank": 1536, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "tie_word_embeddings": False,
+    "v_head_dim": 128, "vocab_size": 102400,
+}

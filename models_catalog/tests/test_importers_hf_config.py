@@ -22,6 +22,7 @@ PUBLISHED = {
                                                    "non-embedding (vision encoder 417M apart)"),
     "Gemma-4-26B-A4B": (hf.GEMMA_4_26B_A4B, 25.2, 3.8, "Gemma 4 model card: '25.2B total, 3.8B active'"),
     "Gemma-4-31B": (hf.GEMMA_4_31B, 30.7, None, "Gemma 4 model card: 31B dense, 30.7B parameters"),
+    "DeepSeek-V2": (hf.DEEPSEEK_V2, 236.0, None, "huggingface.co/deepseek-ai/DeepSeek-V2: '236B total parameters'"),
     "DeepSeek-V3": (hf.DEEPSEEK_V3, 671.0, None, "huggingface.co/deepseek-ai/DeepSeek-V3: '671B total parameters'"),
     "gpt-oss-120b": (hf.GPT_OSS_120B, 116.83, None, "gpt-oss model card, table 1: 116.83B total"),
     "Phi-3-mini-4k": (hf.PHI_3_MINI, 3.82, None, "huggingface.co/microsoft/Phi-3-mini-4k-instruct: '3.82B params'"),
@@ -92,6 +93,13 @@ def test_it_reads_deepseek_mla_shared_experts_and_leading_dense_layers():
     # (1.5% below this count, embeddings included as docs/estimator.md counts them).
     assert record["active_params_b"] * 1e9 == pytest.approx(671_026_419_200 - 248 * 2_554_331_136, abs=1)
     assert "multi-token-prediction" in record["notes"]
+
+
+def test_deepseek_v2_active_without_the_input_embedding_is_the_published_21b():
+    record = architecture_from_config(hf.DEEPSEEK_V2)
+    # The README's "21B activated" leaves out the input embedding (a lookup, 102400*5120 weights).
+    assert record["active_params_b"] - 102400 * 5120 / 1e9 == pytest.approx(21.0, rel=0.01)
+    assert (record["n_dense_layers"], record["n_shared_experts"], record["kv_lora_rank"]) == (1, 2, 512)
 
 
 def test_it_counts_gpt_oss_biases_sinks_and_the_published_active_figure():
