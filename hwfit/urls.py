@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from devices import views as device_views
+from models_catalog import import_views
 from models_catalog import views as model_views
 
 from .tools import views as tool_views
@@ -17,6 +18,8 @@ urlpatterns = [
     path("search/", tool_views.search, name="search"),
     path("detect/", tool_views.detect, name="detect"),
     path("models/", tool_views.model_list, name="model-list"),
+    # Before the detail route, which would read "import" as a slug.
+    path("models/import/", import_views.model_import, name="model-import"),
     path("models/<slug:slug>/", model_views.model_detail, name="model-detail"),
     path("devices/", tool_views.device_list, name="device-list"),
     path("devices/pick/", tool_views.device_pick, name="device-pick"),
