@@ -22,6 +22,7 @@ from rest_framework.fields import empty
 from devices.models import Device
 from estimator import selectors, services
 from estimator.core import pipeline
+from models_catalog.importers.hf_config import ConfigImportError, architecture_from_config
 from models_catalog.models import ModelArchitecture, QuantizationFormat
 
 MAX_BATCH = 1000
@@ -121,6 +122,19 @@ class InlineDeviceSerializer(serializers.ModelSerializer):
         extra_kwargs = _inline_kwargs(selectors.DEVICE_FIELDS, ("vendor",))
 
 
+def model_from_config(data: dict) -> dict:
+    """`{"config": {...}, "name": ...}`: a Hugging Face config.json read into an inline model, nothing saved."""
+    if "config" not in data:
+        return data
+    try:
+        if not isinstance(data["config"], dict):
+            raise ConfigImportError("A config.json is a JSON object ({...}).")
+        record = architecture_from_config(data["config"], name=data.get("name"))
+    except ConfigImportError as exc:
+        raise serializers.ValidationError({"config": [str(exc)]}) from exc
+    return {key: value for key, value in record.items() if key in selectors.MODEL_FIELDS}
+
+
 class CatalogRefField(serializers.Field):
     """A catalog record by slug or name (a string), or an inline object with the catalog's fields.
 
@@ -133,8 +147,10 @@ class CatalogRefField(serializers.Field):
         "blank": "This field may not be blank.",
     }
 
-    def __init__(self, inline_serializer: type[serializers.ModelSerializer], **kwargs):
+    def __init__(self, inline_serializer: type[serializers.ModelSerializer], expand=None, **kwargs):
         self.inline_serializer = inline_serializer
+        # Turns another way of giving the object (e.g. a config.json) into its inline fields.
+        self.expand = expand
         super().__init__(**kwargs)
         # One inline serializer for every item of a batch: building a ModelSerializer's fields
         # costs more than validating with them, and a batch often repeats one inline object.
@@ -152,7 +168,7 @@ class CatalogRefField(serializers.Field):
         if key not in self._validated:
             if self._inline is None:
                 self._inline = self.inline_serializer()
-            self._validated[key] = dict(self._inline.run_validation(data))
+            self._validated[key] = dict(self._inline.run_validation(self.expand(data) if self.expand else data))
         return dict(self._validated[key])
 
     def to_representation(self, value):
@@ -171,9 +187,14 @@ class CatalogRefFieldExtension(OpenApiSerializerFieldExtension):
 class ScenarioSerializer(WorkloadSerializer):
     """One scenario: model x quantization x device (+ runtime) under a workload."""
 
-    model = CatalogRefField(InlineModelSerializer, help_text="Catalog slug or name, or an inline model.")
+    model = CatalogRefField(InlineModelSerializer, expand=model_from_config,
+                            help_text='Catalog slug or name, an inline model, or {"config": {...}}: a Hugging Face '
+                                      'config.json, read (parameters counted from its shapes) without saving.')
     quantization = CatalogRefField(InlineQuantizationSerializer,
-                                   help_text="Catalog slug or name, or an inline quantization format.")
+                                   help_text="Catalog slug or name, or an inline quantization format. The "
+                                             "`quantization` printed by `hwfit import-gguf --json` is one: its "
+                                             "bits_per_weight is the file's own, so with that file's model the "
+                                             "weights take exactly the file's bytes.")
     device = CatalogRefField(InlineDeviceSerializer, help_text="Catalog slug or name, or an inline device.")
     runtime = serializers.SlugField(required=False, help_text="Runtime slug (default: the usual one for the "
                                                               "format and device kind).")
@@ -354,6 +375,9 @@ class EstimateResultSerializer(serializers.Serializer):
                                                             "devices carries it: 'S\u00d74' is S on four devices.")
     calibrated = serializers.BooleanField(read_only=True)
     error_band = _float("Relative error of `tokens_per_s` (0.15 = ±15%).")
+    accuracy = serializers.JSONField(read_only=True, allow_null=True, help_text=(
+        "Measured runs of this device and runtime at this mode: n, p10_pct / median_pct / p90_pct of "
+        "|estimate / measured - 1| in %, bias_pct (signed median); null when none are stored."))
     quality_tier = _str()
     context_within_window = serializers.BooleanField(
         read_only=True, allow_null=True,

@@ -369,11 +369,12 @@ def test_a_batch_calls_the_core_once(api):
 
 
 def test_a_batch_costs_the_same_queries_as_one_scenario(api, django_assert_num_queries):
-    # One query per catalog table (models, quantizations, devices, runtimes, offers, prices).
+    # One query per catalog table (models, quantizations, devices, runtimes, offers, prices), the
+    # calibrations (newest accepted fits) and the accuracy ledger's measured runs.
     scenarios = batch_of_1000()[:300]
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(8):
         api.post(URL, LLAMA_ON_4090, format="json")
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(8):
         assert api.post(URL, {"scenarios": scenarios}, format="json").status_code == 200
 
 
