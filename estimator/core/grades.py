@@ -79,3 +79,9 @@ def configuration_notes(n_devices: np.ndarray, n_asked: np.ndarray, verdict_code
     labels = ["" if k == 0 else f"figures for {k // 1000} devices in tensor parallel; the scenario asked about "
               f"{k % 1000}" for k in distinct]
     return pd.Categorical(np.asarray(labels, dtype=object)[inverse.ravel()])
+
+
+def grade_rank(label: str | None) -> int:
+    """Sort key of a grade label: its letter's place in GRADES ("S×4" ranks as "S"); unknown last."""
+    letter = (label or "").split("\u00d7", 1)[0]
+    return GRADES.index(letter) if letter in GRADES else len(GRADES)

@@ -6,6 +6,7 @@ table is a `ResultTable` that formats only the rows a page shows; `flat_record` 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -235,5 +236,7 @@ def flat_record(record: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for key, value in record.items():
         for name, cell in (value.items() if isinstance(value, dict) else [(None, value)]):
+            if isinstance(cell, list) and not all(isinstance(item, str) for item in cell):
+                cell = json.dumps(cell)     # a table in a cell (tokens_per_forward_sensitivity)
             row[key if name is None else f"{key}.{name}"] = ",".join(cell) if isinstance(cell, list) else cell
     return row

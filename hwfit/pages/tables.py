@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from estimator.core.grades import GRADES
+from estimator.core.grades import grade_rank as core_grade_rank
 
 from .controls import Controls, calculator_url
 from .templatetags.hwfit_format import gb
@@ -83,7 +83,7 @@ def memory_bar(memory: dict[str, Any]) -> MemoryBar:
 
 
 def grade_rank(grade: str | None) -> int:
-    return GRADES.index(grade) if grade in GRADES else len(GRADES)
+    return core_grade_rank(grade)   # "S×4" (four devices) ranks as "S"
 
 
 @dataclass

@@ -109,7 +109,7 @@ def test_cloud_costs_name_the_offer_behind_each_figure(client):
     for cost in page.cloud:
         device = cost.record["device"]["slug"]
         offers = CloudOffer.objects.filter(device__slug=device)
-        cheapest = min(offers, key=lambda o: o.usd_per_hour / o.gpu_count)
+        cheapest = min(offers, key=lambda o: (o.usd_per_hour, o.gpu_count))   # prices are per GPU-hour
         assert (cost.provider, cost.tier, cost.as_of) == (cheapest.provider, cheapest.tier, cheapest.as_of)
         assert cost.record["verdict"] in ("fits", "multi_device")
     body = client.get(DGEMMA).content.decode()
