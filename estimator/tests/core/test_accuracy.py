@@ -14,10 +14,11 @@ import pytest
 
 from estimator.core import accuracy, priors_build
 from estimator.core.priors import load_priors
+from hwfit.testing import require_files
+from models_catalog import sources
 
 DATA = Path(__file__).resolve().parents[3] / "fixtures" / "sources"
-sources = pytest.importorskip("models_catalog.sources")
-pytestmark = pytest.mark.skipif(not (DATA / "measured_runs_dev.csv").exists(), reason="no data snapshot")
+require_files(DATA / "measured_runs_dev.csv", DATA / "diffusion_runs_dev.csv")
 
 
 @pytest.fixture(scope="module")
