@@ -7,12 +7,14 @@ same absence is a failure: a green CI run means every test ran.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from django.conf import settings
 
 
 def on_ci() -> bool:
@@ -45,3 +47,24 @@ def ci_service_problems(database_vendor: str, broker_url: str | None) -> list[st
     if not (broker_url or "").startswith("redis://"):
         problems.append(f"CELERY_BROKER_URL is {broker_url!r}, not Redis: worker tests would run eagerly in-process")
     return problems
+
+
+@functools.cache
+def source_counts() -> dict[str, int]:
+    """Records per catalog table that the sourced CSVs make (what `import_catalog` writes).
+
+    Tests compare catalog sizes with this, not with numbers copied from the fixture: a data
+    refresh changes both the CSVs and the fixture, and a fixture that lags its CSVs is a failure.
+    """
+    from models_catalog import sources
+
+    data = Path(settings.HWFIT_SHARED_DATA)
+    models, devices = sources.load_models(data), sources.load_devices(data)
+    return {
+        "models": len(models),
+        "quantizations": len(sources.load_quants(data)),
+        "devices": len(devices),
+        "runtimes": len(sources.load_runtimes()),
+        "cloud_offers": len(sources.load_cloud_offers(data, set(devices["name"]))),
+        "api_prices": len(sources.load_api_prices(data, set(models["name"]))),
+    }

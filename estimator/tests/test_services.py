@@ -14,6 +14,7 @@ from estimator import selectors, services
 from estimator.core import pipeline
 from estimator.core.schema import DEVICE_COLUMNS, MODEL_COLUMNS, QUANT_COLUMNS
 from estimator.services import resolve, results
+from hwfit.testing import source_counts
 
 pytestmark = pytest.mark.django_db
 
@@ -23,9 +24,9 @@ LLAMA_ON_4090 = {"model": "llama-3-1-8b", "quantization": "q4-k-m", "device": "n
 def test_the_catalog_frames_carry_the_cores_columns(django_assert_num_queries):
     with django_assert_num_queries(3):
         models, quants, devices = selectors.models_frame(), selectors.quantizations_frame(), selectors.devices_frame()
-    assert set(MODEL_COLUMNS) <= set(models.columns) and len(models) == 52
-    assert set(QUANT_COLUMNS) <= set(quants.columns) and len(quants) == 29
-    assert set(DEVICE_COLUMNS) <= set(devices.columns) and len(devices) == 161
+    assert set(MODEL_COLUMNS) <= set(models.columns) and len(models) == source_counts()["models"]
+    assert set(QUANT_COLUMNS) <= set(quants.columns) and len(quants) == source_counts()["quantizations"]
+    assert set(DEVICE_COLUMNS) <= set(devices.columns) and len(devices) == source_counts()["devices"]
     # Unknown stays unknown: NaN, never 0.
     rtx = devices.set_index("slug").loc["nvidia-geforce-rtx-3060-12gb"]
     assert math.isnan(rtx["fp16_tflops"])
@@ -126,7 +127,7 @@ def test_a_flat_record_names_nested_fields_by_section():
 
 def test_the_compatibility_table_formats_only_the_rows_asked_for():
     table = services.compatibility(model_slug="llama-3-1-8b", quantizations=["q4-k-m"], workload={})
-    assert len(table) == 161
+    assert len(table) == source_counts()["devices"]
     with mock.patch.object(results, "result_records", wraps=results.result_records) as formatting:
         page = table[:10]
     assert len(page) == 10 and formatting.call_args.args[0].shape[0] == 10

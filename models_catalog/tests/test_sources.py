@@ -1,5 +1,8 @@
 """The CSV readers: every row kept with its source, derived fields named, nothing invented."""
 
+import csv
+from pathlib import Path
+
 import pandas as pd
 from django.conf import settings
 
@@ -10,7 +13,8 @@ DATA = settings.HWFIT_SHARED_DATA
 
 def test_it_reads_every_model_row_with_its_source():
     frame = sources.load_models(DATA)
-    assert len(frame) == 52
+    with open(Path(DATA) / "models.csv", newline="", encoding="utf-8") as handle:
+        assert len(frame) == sum(1 for _ in csv.DictReader(handle))
     assert frame["source"].str.len().min() > 0
     assert frame["slug"].is_unique
 
