@@ -1,7 +1,6 @@
 """POST/GET /api/v1/estimate/: one scenario, a batch of up to 1,000, by slug, name or inline object."""
 
 import json
-import time
 from unittest import mock
 
 import pytest
@@ -349,16 +348,11 @@ def batch_of_1000() -> list[dict]:
     return scenarios
 
 
-def test_a_batch_of_1000_answers_in_under_two_seconds(api):
-    scenarios = batch_of_1000()
-    api.post(URL, {"scenarios": scenarios[:1]}, format="json")  # load the priors once, as a running server has
-    started = time.perf_counter()
-    response = api.post(URL, {"scenarios": scenarios}, format="json")
-    elapsed = time.perf_counter() - started
-    print(f"\n1,000 scenarios answered in {elapsed:.2f} s")
+def test_a_batch_of_1000_is_answered_in_full(api):
+    # How fast: `python -m bench.estimate_batch` (a wall-clock bound does not belong in the suite).
+    response = api.post(URL, {"scenarios": batch_of_1000()}, format="json")
     assert response.status_code == 200
     assert response.json()["count"] == 1000
-    assert elapsed < 2.0
 
 
 def test_a_batch_calls_the_core_once(api):
