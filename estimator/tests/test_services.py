@@ -51,17 +51,19 @@ def test_a_batch_is_one_call_of_the_core():
 
 def test_workload_values_not_given_are_the_cores_defaults():
     result = services.estimate_one(scenario=LLAMA_ON_4090)
-    defaults = pipeline.WORKLOAD_DEFAULTS
-    assert result["workload"]["context_tokens"] == defaults["context"]
-    assert result["workload"]["gen_tokens"] == defaults["gen_len"]
-    assert result["workload"]["kv_cache_dtype"] == defaults["kv_dtype"]
+    # The documented defaults: a 4096-token context, 256 generated tokens (so a 3840-token prompt),
+    # an fp16 KV cache, one sequence on one device.
+    assert result["workload"]["context_tokens"] == 4096
+    assert result["workload"]["gen_tokens"] == 256
+    assert result["workload"]["prompt_tokens"] == 3840
+    assert result["workload"]["kv_cache_dtype"] == "fp16"
+    assert (result["workload"]["batch"], result["workload"]["device_count"]) == (1, 1)
 
 
 def test_a_diffusion_model_keeps_its_own_block_size_unless_one_is_given():
     sdar = {"model": "sdar-8b-chat", "quantization": "bf16", "device": "nvidia-h100-sxm"}
     own, given = services.estimate_scenarios(scenarios=[sdar, {**sdar, "block_size": 16}])
-    model_block = selectors.models_frame(slugs=["sdar-8b-chat"])["block_size"].iloc[0]
-    assert own["workload"]["block_size"] == model_block
+    assert own["workload"]["block_size"] == 4  # SDAR-8B-Chat's block in the catalog (models.csv)
     assert given["workload"]["block_size"] == 16
 
 
