@@ -16,7 +16,7 @@ Verdicts, checked in this order (one documented table; `VERDICTS`):
   offload       fewer than half the layers fit but the rest fits in host RAM (slow);
   no_fit        none of the above;
   unknown       the device's memory is not published (a configurable part) or a shape is missing;
-  unsupported   (set by the pipeline) the weight format has no kernels for this kind of device.
+  unsupported   (scenario_verdict) the weight format has no kernels for this kind of device.
 """
 
 from __future__ import annotations
