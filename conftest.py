@@ -9,6 +9,9 @@ from django.db import connection
 
 from hwfit.testing import ci_service_problems, on_ci
 
+# The `browser` fixture: headless Chromium on a live server (hwfit/tests/browser.py).
+pytest_plugins = ["hwfit.tests.browser"]
+
 CATALOG_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "catalog.json"
 
 
