@@ -31,9 +31,12 @@ class ResultTable(Sequence):
     this, and only the rows of the page are turned into dicts.
     """
 
-    def __init__(self, result: pd.DataFrame, *, mode: str | None):
+    def __init__(self, result: pd.DataFrame, *, mode: str | None,
+                 annotate: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None):
         self.result = result.reset_index(drop=True)
         self.mode = mode
+        # Adds what the frame does not hold (the accuracy ledger) to the records of a page.
+        self.annotate = annotate
 
     def __len__(self) -> int:
         return len(self.result)
@@ -43,6 +46,8 @@ class ResultTable(Sequence):
         n = len(rows)
         records = result_records(rows, modes=[self.mode] * n, inline={part: [False] * n for part in
                                                                       ("model", "quantization", "device")})
+        if self.annotate is not None:
+            records = self.annotate(records)
         return records if isinstance(index, slice) else records[0]
 
 

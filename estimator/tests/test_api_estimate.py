@@ -146,8 +146,9 @@ def test_it_prices_tokens_with_the_cheapest_cloud_offer_and_api(api):
     body = api.post(URL, {"model": "llama-3-1-8b", "quantization": "q4-k-m", "device": "nvidia-h100-sxm"},
                     format="json").json()
     cost = body["cost"]
-    # The cheapest H100 SXM offer per GPU, and the cheapest 70/30 blend of Llama 3.1 8B's API prices.
-    per_gpu = min(offer.usd_per_hour / offer.gpu_count for offer in CloudOffer.objects.filter(device__slug="nvidia-h100-sxm"))
+    # The cheapest H100 SXM offer (its price is per GPU-hour, whatever the instance's GPU count), and
+    # the cheapest 70/30 blend of Llama 3.1 8B's API prices.
+    per_gpu = min(offer.usd_per_hour for offer in CloudOffer.objects.filter(device__slug="nvidia-h100-sxm"))
     blended = min(0.7 * price.usd_per_1m_input + 0.3 * price.usd_per_1m_output
                   for price in ApiPrice.objects.filter(model__slug="llama-3-1-8b"))
     assert cost["rental_usd_per_hour"] == pytest.approx(per_gpu)
