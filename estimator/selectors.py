@@ -60,9 +60,9 @@ def cloud_offers_frame() -> pd.DataFrame:
 def api_prices_frame() -> pd.DataFrame:
     """Prices naming a catalog model, as the core's cost module reads them (`model_slug`, ...)."""
     rows = ApiPrice.objects.filter(model__isnull=False).values(
-        "model__slug", "usd_per_1m_input", "usd_per_1m_output", "provider")
+        "model__slug", "usd_per_1m_input", "usd_per_1m_output", "provider", "as_of")
     frame = pd.DataFrame.from_records(list(rows), columns=["model__slug", "usd_per_1m_input", "usd_per_1m_output",
-                                                           "provider"])
+                                                           "provider", "as_of"])
     return frame.rename(columns={"model__slug": "model_slug"})
 
 

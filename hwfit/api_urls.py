@@ -13,6 +13,7 @@ from estimator.api.calibration import (
 )
 from estimator.api.views import DeviceCompatibilityView, EstimateView, ModelCompatibilityView
 from hwfit.api_base import SLUG
+from models_catalog.api.imports import ImportConfigView
 from models_catalog.api.views import ApiPriceViewSet, ModelArchitectureViewSet, QuantizationFormatViewSet, RuntimeViewSet
 
 
@@ -55,6 +56,8 @@ compatibility = format_suffix_patterns([
 urlpatterns = [
     path("estimate/", EstimateView.as_view(), name="estimate"),
     path("accuracy/", AccuracyView.as_view(), name="accuracy"),
+    # Before the router: "import-config" would otherwise be read as a model's slug.
+    path("models/import-config/", ImportConfigView.as_view(), name="model-import-config"),
     *compatibility,
     *router.urls,
 ]
