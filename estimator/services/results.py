@@ -43,6 +43,10 @@ class ResultTable(Sequence):
         n = len(rows)
         records = result_records(rows, modes=[self.mode] * n, inline={part: [False] * n for part in
                                                                       ("model", "quantization", "device")})
+        # The accuracy ledger of each row's (device, runtime): one query for the rows shown.
+        from estimator.calibration.ledger import estimates_with_accuracy
+
+        records = estimates_with_accuracy(records)
         return records if isinstance(index, slice) else records[0]
 
 

@@ -33,7 +33,8 @@ def test_the_catalog_frames_carry_the_cores_columns(django_assert_num_queries):
 
 
 def test_loading_the_catalog_costs_one_query_per_table(django_assert_num_queries):
-    with django_assert_num_queries(6):
+    # Models, quantizations, devices, runtimes, offers, prices, and the calibrations (newest fits).
+    with django_assert_num_queries(7):
         catalog = services.catalog_load()
     assert set(catalog.offers.columns) >= {"device_slug", "usd_per_hour", "gpu_count"}
     assert set(catalog.prices.columns) >= {"model_slug", "usd_per_1m_input", "usd_per_1m_output"}
