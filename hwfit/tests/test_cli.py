@@ -280,3 +280,16 @@ def test_fit_colours_grades_on_a_terminal_only(monkeypatch):
     terminal = _Terminal()
     main(["fit", "--device", "nvidia-geforce-rtx-4090", "--limit", "3"], out=terminal)
     assert "\033[" not in terminal.getvalue()
+
+
+@pytest.mark.django_db
+def test_detect_matches_the_output_of_a_real_h200_machine():
+    # Captured on an H200 host: `nvidia-smi --query-gpu=name,memory.total --format=csv,noheader,nounits`,
+    # the first "model name" of /proc/cpuinfo and MemTotal of /proc/meminfo.
+    files = {"/proc/cpuinfo": "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\n",
+             "/proc/meminfo": "MemTotal:       131981020 kB\n"}
+    code, out = cli("detect", "--json", run=fake_runner({("nvidia-smi",): "NVIDIA H200, 143771\n"}), read=files.get)
+    answer = json.loads(out)
+    assert code == 0 and answer["device"]["ref"] == "nvidia-h200-sxm"
+    assert answer["machine"]["accelerators"][0]["memory_gb"] == pytest.approx(140.4)  # 143,771 MiB
+    assert answer["machine"]["host"]["memory_gb"] == pytest.approx(125.9)  # 131,981,020 KiB
