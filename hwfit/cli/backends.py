@@ -86,11 +86,22 @@ class LocalBackend:
     def device_table(self, slug: str, quantizations: list[str] | None, workload: dict[str, Any]) -> list[dict[str, Any]]:
         from django.core.exceptions import ValidationError
 
+        from devices.models import Device
         from estimator import services
+        from estimator.api.serializers import CompatibilityQuerySerializer
 
+        # The query a GET /devices/<slug>/compatibility/ would send, validated the same way.
+        query = CompatibilityQuerySerializer(data={**workload, **({"quantization": ",".join(quantizations)}
+                                                                  if quantizations else {})})
+        if not query.is_valid():
+            raise CLIError("; ".join(_messages(query.errors)))
+        if not self._guard(lambda: Device.objects.filter(slug=slug).exists()):
+            raise CLIError(f"device: Unknown device '{slug}': give a catalog device slug.")
+        asked = dict(query.validated_data)
         try:
-            table = self._guard(lambda: services.compatibility(device_slug=slug, quantizations=quantizations,
-                                                               workload=workload))
+            table = self._guard(lambda: services.compatibility(
+                device_slug=slug, quantizations=asked.pop("quantization", None), runtime=asked.pop("runtime", None),
+                mode=asked.pop("mode", None), workload=asked))
         except ValidationError as exc:
             raise CLIError("; ".join(_messages(exc.message_dict if hasattr(exc, "error_dict") else exc.messages))) from None
         return table[:]

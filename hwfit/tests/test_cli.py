@@ -293,3 +293,16 @@ def test_detect_matches_the_output_of_a_real_h200_machine():
     assert code == 0 and answer["device"]["ref"] == "nvidia-h200-sxm"
     assert answer["machine"]["accelerators"][0]["memory_gb"] == pytest.approx(140.4)  # 143,771 MiB
     assert answer["machine"]["host"]["memory_gb"] == pytest.approx(125.9)  # 131,981,020 KiB
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("argv, message", [
+    (("fit", "--device", "nope"), "device: Unknown device 'nope'"),
+    (("fit", "--device", "nvidia-geforce-rtx-4090", "--batch", "0"), "batch: Ensure this value is greater than or equal to 1."),
+    (("fit", "--device", "nvidia-geforce-rtx-4090", "--quantization", "q9"), "Unknown quantization(s): q9."),
+    (("estimate", "llama-3-1-8b", "--device", "nvidia-geforce-rtx-4090"), "give --quantization"),
+])
+def test_bad_fit_and_estimate_input_is_named_on_one_line(capsys, argv, message):
+    code, _ = cli(*argv)
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
