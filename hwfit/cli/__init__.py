@@ -180,7 +180,7 @@ def cmd_fit(ctx: Context) -> int:
     return 0
 
 
-def _model_ref(ctx: Context, value: str) -> tuple[str | dict[str, Any], dict[str, Any] | None]:
+def _model_ref(value: str) -> tuple[str | dict[str, Any], dict[str, Any] | None]:
     """A catalog slug or name, or a config.json / .gguf path read into an inline model (+ its quantization)."""
     path = Path(value)
     if not path.is_file():
@@ -199,7 +199,7 @@ def _inline_model(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_estimate(ctx: Context) -> int:
-    model, file_quantization = _model_ref(ctx, ctx.args.model)
+    model, file_quantization = _model_ref(ctx.args.model)
     quantization: str | dict[str, Any] | None = ctx.args.quantization or file_quantization
     if quantization is None:
         raise CLIError("give --quantization (a catalog slug such as q4-k-m), or a .gguf file whose bytes are its own")
@@ -233,7 +233,11 @@ def cmd_estimate(ctx: Context) -> int:
 def _read_config(path: Path, name: str | None) -> dict[str, Any]:
     from models_catalog.importers.hf_config import architecture_from_config, config_from_text
 
-    return architecture_from_config(config_from_text(path.read_bytes()), name=name)
+    config = config_from_text(path.read_bytes())
+    if name is None and not config.get("_name_or_path") and path.name == "config.json" and path.resolve().parent.name:
+        # A checkpoint folder is named for its model (…/Llama-3.1-8B/config.json).
+        name = path.resolve().parent.name
+    return architecture_from_config(config, name=name)
 
 
 def _print_record(ctx: Context, record: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
