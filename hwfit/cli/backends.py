@@ -43,8 +43,11 @@ class LocalBackend:
     def __init__(self) -> None:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hwfit.settings")
         import django
+        from django.apps import apps
 
-        django.setup()
+        # Once per process: setting up again would reconfigure logging under a running Django.
+        if not apps.ready:
+            django.setup()
 
     def _guard(self, call):
         from django.db import DatabaseError
