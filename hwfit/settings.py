@@ -84,6 +84,10 @@ INSTALLED_APPS = [
     "models_catalog",
     "devices",
     "estimator",
+    # The model and device pages' shared parts: page services, template tags.
+    "hwfit.pages",
+    # The calculator, compare, search and detect-my-device pages (hwfit/tools).
+    "hwfit.tools",
 ]
 
 MIDDLEWARE = [
@@ -159,6 +163,9 @@ HWFIT_SHARED_DATA = Path(env_str("HWFIT_SHARED_DATA", str(BASE_DIR / "fixtures" 
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(env_float("DATA_UPLOAD_MAX_MEMORY_SIZE", 16 * 1024 * 1024))
 # Energy price used for $/1M-token energy cost unless a request gives its own.
 HWFIT_USD_PER_KWH = env_float("HWFIT_USD_PER_KWH", 0.12)
+# --- calibration (estimator/calibration): a running run without a heartbeat for this long has
+# lost its worker and is retried or failed when a worker starts.
+HWFIT_CALIBRATION_STALE_S = env_float("HWFIT_CALIBRATION_STALE_S", 300)
 
 # --- Bring your own model (models_catalog/importers) ----------------------------------------
 # Largest config.json the import page and API read (real ones are a few KB).
