@@ -59,10 +59,11 @@ class LocalBackend:
                            f"or give --server URL") from None
 
     def devices(self) -> list[dict[str, Any]]:
+        from devices.models import Device
         from estimator import selectors
 
-        return self._guard(lambda: selectors.devices_frame().astype(object).where(
-            lambda f: f.notna(), None).to_dict("records"))
+        # The estimator's columns and the sizes a configurable part is sold in, as the API lists them.
+        return self._guard(lambda: list(Device.objects.values(*selectors.DEVICE_FIELDS, "memory_options_gb")))
 
     def models(self) -> list[str]:
         from estimator import selectors

@@ -245,16 +245,23 @@ def test_detect_matches_an_amd_card_from_rocm_smi():
 def test_detect_reads_an_apple_machine_with_its_own_memory():
     code, out = cli("detect", "--json", run=fake_runner(APPLE), read=lambda path: None)
     answer = json.loads(out)
-    device = answer["device"]["ref"]
-    # The catalog's M2 Max row (its bandwidth and peaks) with this machine's 64 GiB, not the row's 96.
-    assert isinstance(device, dict) and device["name"] == "Apple M2 Max" and device["memory_gb"] == 64.0
-    assert device["memory_bandwidth_gbs"] == 400.0 and device["usable_memory_fraction"] == 0.75
+    # The 38-core M2 Max row (its bandwidth, peaks, calibrations) at this machine's 64 GiB, one of
+    # the sizes it is sold in, not the row's default 96.
+    assert answer["device"]["ref"] == "apple-m2-max-38-core-gpu" and answer["device"]["memory_gb"] == 64.0
     assert answer["machine"]["accelerators"][0]["gpu_cores"] == 38
     code, out = cli("fit", "--json", "--limit", "3", run=fake_runner(APPLE), read=lambda path: None)
     results = json.loads(out)["results"]
-    assert code == 0 and results and results[0]["device"]["inline"] is True
-    # 75% of 64 GiB usable.
+    assert code == 0 and results and results[0]["device"]["slug"] == "apple-m2-max-38-core-gpu"
+    # 75% of 64 GiB usable (macOS lets the GPU wire about three quarters of unified memory).
     assert results[0]["memory"]["usable_bytes"] == pytest.approx(0.75 * 64 * 2**30)
+
+
+@pytest.mark.django_db
+def test_an_apple_memory_size_the_catalog_does_not_list_gets_an_inline_copy():
+    outputs = {**APPLE, ("sysctl", "-n", "hw.memsize"): str(48 * 2**30)}
+    code, out = cli("detect", "--json", run=fake_runner(outputs), read=lambda path: None)
+    device = json.loads(out)["device"]["ref"]
+    assert isinstance(device, dict) and device["memory_gb"] == 48.0 and device["memory_bandwidth_gbs"] == 400.0
 
 
 def test_an_unmatched_cpu_is_an_inline_device_from_the_probe():
