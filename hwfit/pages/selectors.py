@@ -1,9 +1,10 @@
 """What the model and device pages show, read from the estimator's services.
 
-The tables come from `estimator.services.compatibility` and the sweeps from
-`estimator.services.estimate_scenarios` — the functions behind `/api/v1/.../compatibility/` and
-`/api/v1/estimate/` — so a page and the API never disagree. Each page costs a fixed number of
-queries (one catalog load per service call, a few lookups here), whatever the catalog's size.
+The device page's table comes from `estimator.services.compatibility` (behind
+`/api/v1/devices/<slug>/compatibility/`); the model page's tables and sweeps from
+`estimator.services.estimate_scenarios` (behind `/api/v1/estimate/`), in two batches on one
+catalog load. So a page and the API never disagree, and each page costs a fixed number of
+queries whatever the catalog's size.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ def _check_runtime(controls: Controls, choices: Choices) -> None:
                                       f"{', '.join(sorted(r['slug'] for r in choices.runtimes))}."]
 
 
-def _table(controls: Controls, quantization: dict[str, Any], **subject: str) -> list[dict[str, Any]] | None:
+def _compatibility_table(controls: Controls, quantization: dict[str, Any],
+                         **subject: str) -> list[dict[str, Any]] | None:
     """One compatibility table as API result objects, or None (errors recorded on the form)."""
     try:
         table = services.compatibility(**subject, quantizations=[quantization["slug"]], runtime=controls.runtime or None,
@@ -160,7 +162,7 @@ def device_page(*, device: Device, controls: Controls) -> DevicePage:
     page.families = sorted({m["family"] for m in models.values() if m["family"]})
     if controls.errors or page.quantization is None:
         return page
-    records = _table(controls, page.quantization, device_slug=device.slug)
+    records = _compatibility_table(controls, page.quantization, device_slug=device.slug)
     if records is None:
         return page
     page.runtimes = runtimes_used(records, choices)
