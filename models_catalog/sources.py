@@ -44,7 +44,8 @@ SCHEMAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "models.csv": (("name", "hf_repo", "generation", "total_params_b", "active_params_b", "layers", "hidden_size",
                     "intermediate_size", "moe_intermediate_size", "n_heads", "n_kv_heads", "head_dim", "n_experts",
                     "n_experts_active", "n_shared_experts", "vocab_size", "max_context", "sliding_window",
-                    "attention_pattern", "block_size", "license", "source", "notes"), ("name",)),
+                    "attention_pattern", "block_size", "license", "source", "notes", "tied_embeddings",
+                    "tied_embeddings_source"), ("name",)),
     "quant_formats.csv": (("name", "family", "bits_per_weight", "bpw_basis", "block_bpw_nominal", "compute_dtype",
                            "hardware_support_note", "quality_note", "source", "notes"), ("name",)),
     "devices.csv": (("name", "vendor", "kind", "memory_gb", "memory_bandwidth_gbs", "fp32_tflops", "fp16_tflops_dense",
@@ -90,6 +91,15 @@ class Row(dict):
     def int(self, column: str) -> int | None:
         number = self.num(column)
         return None if number is None else int(round(number))
+
+    def flag(self, column: str) -> bool | None:
+        """The cell as true/false; empty = not stated (None). Anything else is an error."""
+        text = self[column].strip().lower()
+        if not text:
+            return None
+        if text not in ("true", "false"):
+            raise self.error(column, f"{self[column].strip()!r} is not true or false")
+        return text == "true"
 
 
 def _read(data_dir: Path | str, name: str) -> list[Row]:
@@ -208,7 +218,7 @@ def load_models(data_dir: Path | str) -> pd.DataFrame:
             "total_params_b": row.num("total_params_b"),
             "active_params_b": row.num("active_params_b"),
             "embedding_params_b": None,
-            "tied_embeddings": None,
+            "tied_embeddings": row.flag("tied_embeddings"),
             "vision_params_b": None,
             "n_layers": row.int("layers"),
             "hidden_size": row.int("hidden_size"),
@@ -237,6 +247,10 @@ def load_models(data_dir: Path | str) -> pd.DataFrame:
             "source": row["source"].strip(),
             "notes": row["notes"].strip(),
         }
+        if record["tied_embeddings"] is not None:
+            if not row["tied_embeddings_source"].strip():
+                raise row.error("tied_embeddings_source", "a stated tied_embeddings needs its source (the config.json read)")
+            record["source"] += f"; tied_embeddings: {row['tied_embeddings_source'].strip()}"
         if diffusion:
             # Rule: LLaDA (v1, MoE), Dream and d3LLM are full-attention masked diffusion.
             record["diffusion_attention"] = "full" if _FULL_ATTENTION_DIFFUSION.match(name) else "block_causal"

@@ -156,3 +156,17 @@ def test_seed_catalog_loads_the_fixture_into_an_empty_catalog(capsys):
     ModelArchitecture.objects.all().delete()
     call_command("seed_catalog")
     assert ModelArchitecture.objects.count() == source_rows("models.csv")
+
+
+def test_it_refuses_a_tied_embeddings_cell_that_is_not_true_or_false(tmp_path):
+    folder = copy_sources(tmp_path)
+    line = edit_cell(folder, "models.csv", "name", "Llama 3.2 1B", "tied_embeddings", "yes")
+    with pytest.raises(CatalogImportError, match=rf"models.csv, row {line}, column 'tied_embeddings': 'yes' is not true or false"):
+        catalog_import(data_dir=folder)
+
+
+def test_it_refuses_a_tied_embeddings_state_without_its_source(tmp_path):
+    folder = copy_sources(tmp_path)
+    line = edit_cell(folder, "models.csv", "name", "Llama 3.2 1B", "tied_embeddings_source", "")
+    with pytest.raises(CatalogImportError, match=rf"models.csv, row {line}, column 'tied_embeddings_source': a stated"):
+        catalog_import(data_dir=folder)

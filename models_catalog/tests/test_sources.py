@@ -12,7 +12,7 @@ DATA = Path(settings.HWFIT_SHARED_DATA)
 
 def test_it_reads_every_model_row_with_its_source():
     frame = sources.load_models(DATA)
-    assert len(frame) == 52
+    assert len(frame) == len(pd.read_csv(DATA / "models.csv"))
     assert frame["source"].str.len().min() > 0
     assert frame["slug"].is_unique
 
@@ -42,7 +42,8 @@ def test_it_tells_full_attention_diffusion_from_block_causal():
 
 def test_it_leaves_unknown_fields_empty_rather_than_zero():
     frame = sources.load_models(DATA).set_index("name")
-    assert frame.loc["Qwen2.5 72B", ["hidden_size", "vocab_size"]].isna().all()
+    assert frame.loc["LLaDA2.0-flash", ["n_kv_heads", "head_dim"]].isna().all()
+    assert frame.loc["LLaDA2.0-flash", "tied_embeddings"] is None
     assert frame.loc["Llama 3.1 8B", "n_experts"] is None or frame.loc["Llama 3.1 8B"].isna()["n_experts"]
 
 
@@ -132,3 +133,26 @@ def test_an_apple_bin_that_apple_states_separately_keeps_its_own_bandwidth_and_o
 def test_every_apple_device_has_a_bandwidth():
     frame = sources.load_devices(DATA)
     assert frame.loc[frame["kind"] == "apple", "memory_bandwidth_gbs"].notna().all()
+
+
+def test_it_states_tied_embeddings_as_each_config_does():
+    frame = sources.load_models(DATA).set_index("name")
+    # Llama 3.2 and the Gemma families share one matrix for input and output; Llama 3.1 and Qwen2.5 7B+ do not.
+    assert frame.loc["Llama 3.2 1B", "tied_embeddings"] is True
+    assert frame.loc["Gemma 3 4B IT", "tied_embeddings"] is True
+    assert frame.loc["Llama 3.1 8B", "tied_embeddings"] is False
+    assert frame.loc["Qwen2.5 72B", "tied_embeddings"] is False
+    assert "tied_embeddings: tie_word_embeddings true" in frame.loc["Llama 3.2 1B", "source"]
+    stated = (pd.read_csv(DATA / "models.csv", dtype=str, keep_default_na=False)["tied_embeddings"] != "").sum()
+    assert frame["tied_embeddings"].notna().sum() == stated
+
+
+def test_it_gives_qwen2_5_72b_and_dream_their_config_shapes():
+    frame = sources.load_models(DATA).set_index("name")
+    qwen = frame.loc["Qwen2.5 72B"]
+    assert (qwen.hidden_size, qwen.intermediate_size, qwen.vocab_size, qwen.n_layers) == (8192, 29568, 152064, 80)
+    # Dream keeps Qwen2.5-7B's shapes: 28 x (2 x 3584^2 + 2 x 512 x 3584 + 3 x 3584 x 18944) = 6.53e9,
+    # plus two untied 152064 x 3584 matrices (1.09e9) = 7.61e9, so 7.6B rather than the name's 7B.
+    assert frame.loc["Dream 7B Instruct (v0)", "total_params_b"] == 7.6
+    assert frame.loc["d3LLM-Dream", "hidden_size"] == 3584 and frame.loc["d3LLM-LLaDA", "vocab_size"] == 126464
+    assert frame.loc["SDAR-8B-Chat", "vocab_size"] == 151936
