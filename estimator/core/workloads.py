@@ -218,7 +218,9 @@ def reduced_time(red: Reduced, eff_m, eff_c, eff_attn, t_fixed, dequant_ops, gem
     touched expert (an expert GEMM of m rows reaches m/(m + m_half) of a large GEMM's rate).
     With no published peak, only passes of few tokens per weight get a (memory-only) figure.
     """
-    gemm = eff_c * gemm_factor
+    # The format's GEMM factor is a tensor-core (or int8 MMQ) path effect: a matrix-vector pass
+    # runs on the vector ALUs (`reduce` divides its FLOPs by the vector peak) and pays eff_c only.
+    gemm = eff_c * np.where(red.small, 1.0, gemm_factor)
     with np.errstate(divide="ignore", invalid="ignore"):
         # Matrix-vector passes (few tokens per weight) run on the vector ALUs whatever the expert
         # sees: the small-GEMM penalty is a tensor-core effect, so it applies to GEMM passes only.

@@ -44,11 +44,7 @@ def estimate_scenarios(*, scenarios: list[dict[str, Any]], catalog: Catalog | No
                                       **workload_columns(resolved.models, scenarios))
     result = _estimate(frame, catalog)
     records = result_records(result, modes=[scenario.get("mode") for scenario in scenarios], inline=resolved.inline)
-    return _with_accuracy(records)
-
-
-def _with_accuracy(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The records with the accuracy ledger: how far estimates of their (device, runtime) were from its measured runs."""
+    # The accuracy ledger: how far estimates of each (device, runtime) were from its measured runs.
     return estimates_with_accuracy(records)
 
 
@@ -88,4 +84,4 @@ def compatibility(
         raise ValidationError({"runtime": reasons})
     frame = pipeline.scenarios(models, quantization_rows(catalog, quantizations), devices,
                                **core_workload({**workload, "runtime": runtime}))
-    return ResultTable(_estimate(frame, catalog), mode=mode, annotate=_with_accuracy)
+    return ResultTable(_estimate(frame, catalog), mode=mode)

@@ -508,3 +508,16 @@ def test_every_cost_names_its_provider_tier_and_date(api):
     assert (cost["rental_provider"], cost["rental_tier"], cost["rental_as_of"]) == (
         cheapest.provider, cheapest.tier, cheapest.as_of)
     assert cost["api_provider"] and cost["api_as_of"]
+
+
+def test_diffusion_gemma_says_where_its_tokens_per_forward_comes_from_and_how_speed_moves_with_it(api):
+    body = api.post(URL, {"model": "diffusiongemma-26b-a4b-it", "quantization": "bf16-safetensors",
+                          "device": "nvidia-h200-sxm"}, format="json").json()
+    working = body["working"]
+    assert working["tokens_per_forward"] == 15
+    assert "Unsloth" in working["tokens_per_forward_source"]
+    table = working["tokens_per_forward_sensitivity"]
+    assert [row["tokens_per_forward"] for row in table] == [7.5, 11.25, 15, 22.5, 30]
+    assert table[2]["tokens_per_s"] == pytest.approx(body["tokens_per_s"])
+    speeds = [row["tokens_per_s"] for row in table]
+    assert speeds == sorted(speeds) and speeds[0] < speeds[-1]     # more per forward, fewer forwards

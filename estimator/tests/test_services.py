@@ -33,7 +33,7 @@ def test_the_catalog_frames_carry_the_cores_columns(django_assert_num_queries):
 
 
 def test_loading_the_catalog_costs_one_query_per_table(django_assert_num_queries):
-    # Models, quantizations, devices, runtimes, cloud offers, API prices, calibrations.
+    # Models, quantizations, devices, runtimes, offers, prices, and the calibrations (newest fits).
     with django_assert_num_queries(7):
         catalog = services.catalog_load()
     assert set(catalog.offers.columns) >= {"device_slug", "usd_per_hour", "gpu_count"}
@@ -126,6 +126,12 @@ def test_results_carry_no_nan_or_infinity():
 
 def test_a_flat_record_names_nested_fields_by_section():
     assert services.flat_record({"fits": True, "memory": {"total_bytes": 1.0}}) == {"fits": True, "memory.total_bytes": 1.0}
+
+
+def test_a_flat_record_joins_names_and_writes_a_list_of_objects_as_json():
+    record = {"working": {"derived": ["head_dim", "kv_heads"], "sweep": [{"tokens_per_forward": 2.0, "tokens_per_s": None}]}}
+    assert services.flat_record(record) == {"working.derived": "head_dim,kv_heads",
+                                            "working.sweep": '[{"tokens_per_forward": 2.0, "tokens_per_s": null}]'}
 
 
 def test_the_compatibility_table_formats_only_the_rows_asked_for():
