@@ -59,10 +59,11 @@ SCHEMAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "apple_silicon.csv": (("name", "chip", "gpu_cores", "memory_options_gb", "memory_bandwidth_gbs", "source"), ("name",)),
     "cloud_offers.csv": (("provider", "device", "gpu_count", "usd_per_hour", "tier", "region_or_note", "as_of", "source"),
                          ("provider", "device", "gpu_count", "tier", "region_or_note")),
-    "api_prices.csv": (("provider", "model", "usd_per_1m_input", "usd_per_1m_output", "as_of", "source"), ("provider", "model")),
+    "api_prices.csv": (("provider", "model", "tier", "usd_per_1m_input", "usd_per_1m_output", "as_of", "source"),
+                       ("provider", "model")),
     "device_aliases.csv": (("alias", "name", "source"), ("alias",)),
     "offer_device_links.csv": (("pattern", "name", "source"), ("pattern",)),
-    "api_model_links.csv": (("pattern", "name", "source"), ("pattern",)),
+    "api_model_links.csv": (("pattern", "name", "weights", "source"), ("pattern",)),
 }
 
 
@@ -167,6 +168,11 @@ _LAYOUTS: dict[str, dict[str, int]] = {
     "GLM-4.7-Flash": {"kv_lora_rank": 512, "qk_rope_head_dim": 64, "n_dense_layers": 1},
     # "first layer dense (first_k_dense_replace 1)"
     "LLaDA2.0-mini": {"n_dense_layers": 1},
+    # "kv_lora_rank 512, ... qk_rope_head_dim 64"; "first layer dense (first_k_dense_replace 1)"
+    "Kimi K2 Thinking": {"kv_lora_rank": 512, "qk_rope_head_dim": 64, "n_dense_layers": 1},
+    "Kimi K2.6": {"kv_lora_rank": 512, "qk_rope_head_dim": 64, "n_dense_layers": 1},
+    # "first 3 layers dense (first_k_dense_replace 3)"
+    "GLM 4.7": {"n_dense_layers": 3},
 }
 
 # Facts stated in shared/data/README.md or DIFFUSION.md rather than in models.csv columns.
@@ -187,7 +193,7 @@ _FAMILIES = (
     ("llama", "Llama"), ("qwen", "Qwen"), ("gemma", "Gemma"), ("mixtral", "Mistral"),
     ("mistral", "Mistral"), ("deepseek-r1-distill-qwen", "Qwen"), ("deepseek", "DeepSeek"),
     ("gpt-oss", "gpt-oss"), ("phi", "Phi"), ("dream", "Dream"), ("sdar", "SDAR"),
-    ("d3llm", "d3LLM"), ("glm", "GLM"),
+    ("d3llm", "d3LLM"), ("glm", "GLM"), ("kimi", "Kimi"), ("minimax", "MiniMax"), ("ministral", "Mistral"),
 )
 
 
@@ -656,18 +662,44 @@ def load_cloud_offers(data_dir: Path | str, device_names: Iterable[str] = ()) ->
     return pd.DataFrame.from_records(records)
 
 
+# What an API-price link rule says of the model's weights: `open` (a catalog model, or an open model
+# the catalog cannot describe, named in the rule's source) or `closed` (API-only: nothing to link).
+WEIGHTS = ("open", "closed")
+
+
+def _api_link_rules(data_dir: Path | str, model_names: set[str]) -> list[tuple[str, str, str]]:
+    rules = []
+    for row, (pattern, name) in zip(_read(data_dir, "api_model_links.csv"), _link_rules(data_dir, "api_model_links.csv")):
+        weights = row["weights"].strip()
+        if weights not in WEIGHTS:
+            raise row.error("weights", f"{weights!r} is not one of {', '.join(WEIGHTS)}")
+        if weights == "closed" and name:
+            raise row.error("name", "a closed-weight rule names no catalog model (there is no architecture to link)")
+        if name and model_names and name not in model_names:
+            raise row.error("name", f"{name!r} is not a model of models.csv")
+        rules.append((pattern, name, weights))
+    return rules
+
+
 def load_api_prices(data_dir: Path | str, model_names: Iterable[str] = ()) -> pd.DataFrame:
-    """api_prices.csv; `model_name` is the catalog model the price is for, when one matches."""
+    """api_prices.csv; `model_name` is the catalog model the price is for, when one matches.
+
+    `closed_weights` marks a price for a model whose weights are not published (an API-only model):
+    it has no architecture, so no catalog model, by rule (api_model_links.csv) rather than by omission.
+    """
     names = set(model_names)
-    rules = _link_rules(data_dir, "api_model_links.csv")
+    rules = _api_link_rules(data_dir, names)
     records = []
     for row in _read(data_dir, "api_prices.csv"):
         label = row["model"].strip()
-        model = next((name for pattern, name in rules if re.search(pattern, label, re.IGNORECASE)), None)
+        rule = next((rule for rule in rules if re.search(rule[0], label, re.IGNORECASE)), None)
+        model = rule[1] if rule else None
         records.append({
             "provider": row["provider"].strip(),
             "model_label": label,
-            "model_name": model if model in names else None,
+            "model_name": model if model and model in names else None,
+            "closed_weights": bool(rule and rule[2] == "closed"),
+            "tier": row["tier"].strip(),
             "usd_per_1m_input": row.num("usd_per_1m_input"),
             "usd_per_1m_output": row.num("usd_per_1m_output"),
             "as_of": row["as_of"].strip(),

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from django.conf import settings
 
 from models_catalog import sources
@@ -156,3 +157,34 @@ def test_it_gives_qwen2_5_72b_and_dream_their_config_shapes():
     assert frame.loc["Dream 7B Instruct (v0)", "total_params_b"] == 7.6
     assert frame.loc["d3LLM-Dream", "hidden_size"] == 3584 and frame.loc["d3LLM-LLaDA", "vocab_size"] == 126464
     assert frame.loc["SDAR-8B-Chat", "vocab_size"] == 151936
+
+
+def test_every_api_price_is_linked_closed_weight_or_named_unlinked_by_a_rule():
+    models = sources.load_models(DATA)
+    prices = sources.load_api_prices(DATA, models["name"])
+    linked = prices["model_name"].notna()
+    closed = prices["closed_weights"]
+    assert not (linked & closed).any()
+    # 52 prices: 21 name an open-weight catalog model, 30 an API-only model (12 GPT, 5 Claude, 6 Gemini,
+    # 4 Grok, Mistral Medium 3, Codestral, Qwen3.6 Plus); Qwen3.5 9B is open but not describable.
+    assert (len(prices), linked.sum(), closed.sum()) == (52, 21, 30)
+    assert list(prices.loc[~linked & ~closed, "model_label"]) == ["Qwen3.5 9B"]
+    by_label = prices.set_index(["provider", "model_label"])
+    assert by_label.loc[("Fireworks AI", "MiniMax 2.7"), "model_name"] == "MiniMax M2.7"
+    assert by_label.loc[("Anthropic", "Claude Opus 4.7"), "closed_weights"]
+    assert prices["tier"].str.len().min() > 0 and prices["as_of"].str.len().min() > 0
+
+
+def test_a_link_rule_must_say_open_or_closed_and_a_closed_one_names_no_model(tmp_path):
+    for csv in DATA.glob("*.csv"):
+        (tmp_path / csv.name).write_bytes(csv.read_bytes())
+    links = pd.read_csv(tmp_path / "api_model_links.csv", dtype=str, keep_default_na=False)
+    links.loc[links["pattern"] == "^Claude", "name"] = "Llama 3.1 8B"
+    links.to_csv(tmp_path / "api_model_links.csv", index=False)
+    line = int(links.index[links["pattern"] == "^Claude"][0]) + 2
+    with pytest.raises(sources.SourceError, match=rf"api_model_links.csv, row {line}, column 'name': a closed-weight rule"):
+        sources.load_api_prices(tmp_path, sources.load_models(DATA)["name"])
+    links.loc[links["pattern"] == "^Claude", ["name", "weights"]] = ["", "maybe"]
+    links.to_csv(tmp_path / "api_model_links.csv", index=False)
+    with pytest.raises(sources.SourceError, match=rf"row {line}, column 'weights': 'maybe' is not one of open, closed"):
+        sources.load_api_prices(tmp_path, sources.load_models(DATA)["name"])
