@@ -267,7 +267,7 @@ class ApiPrice(SourcedRecord):
 
     @property
     def blended_usd_per_1m(self) -> float:
-        """70% input / 30% output, the blend DESIGN.md uses to compare with self-hosting."""
+        """70% input / 30% output, the blend docs/estimator.md uses to compare with self-hosting."""
         return 0.7 * self.usd_per_1m_input + 0.3 * self.usd_per_1m_output
 
     def clean(self) -> None:

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from django.conf import settings
 
-from models_catalog import sources
+import catalog_sources as sources
 
 DATA = Path(settings.HWFIT_SHARED_DATA)
 
@@ -188,3 +188,43 @@ def test_a_link_rule_must_say_open_or_closed_and_a_closed_one_names_no_model(tmp
     links.to_csv(tmp_path / "api_model_links.csv", index=False)
     with pytest.raises(sources.SourceError, match=rf"row {line}, column 'weights': 'maybe' is not one of open, closed"):
         sources.load_api_prices(tmp_path, sources.load_models(DATA)["name"])
+
+
+def copy_of_sources(tmp_path: Path) -> Path:
+    for csv in DATA.glob("*.csv"):
+        (tmp_path / csv.name).write_bytes(csv.read_bytes())
+    return tmp_path
+
+
+@pytest.mark.parametrize(("column", "value", "reason"), [
+    ("name", "Gemma 9", "'Gemma 9' is not a model of models.csv"),
+    ("field", "n_layers", "'n_layers' is not one of n_global_layers"),
+    ("value", "ten", "'ten' is not a number"),
+    ("value", "-2", "'-2' is not a positive whole number"),
+    ("source", "", "a fact needs its source"),
+])
+def test_a_layout_row_that_cannot_be_read_is_named_by_row_and_column(tmp_path, column, value, reason):
+    folder = copy_of_sources(tmp_path)
+    layouts = pd.read_csv(folder / "model_layouts.csv", dtype=str, keep_default_na=False)
+    index = layouts.index[(layouts["name"] == "Gemma 2 9B") & (layouts["field"] == "n_global_layers")][0]
+    layouts.loc[index, column] = value
+    layouts.to_csv(folder / "model_layouts.csv", index=False)
+    with pytest.raises(sources.SourceError, match=rf"model_layouts.csv, row {index + 2}, column '{column}': {reason}"):
+        sources.load_models(folder)
+
+
+def test_extra_facts_and_layouts_come_from_their_tables_with_their_sources():
+    frame = sources.load_models(DATA).set_index("name")
+    # model_extra_facts.csv: Fast-dLLM Fig. 1(b), LLaDA GSM8K 256 with cache, threshold 0.9: 3.01 tokens per step.
+    assert frame.loc["LLaDA 8B Instruct", "tokens_per_forward"] == 3.01
+    assert "arXiv:2505.22618" in frame.loc["LLaDA 8B Instruct", "source"]
+    # model_layouts.csv: gpt-oss-120b's layer_types hold 18 full-attention layers of 36.
+    assert frame.loc["gpt-oss-120b", "n_global_layers"] == 18
+    assert frame.loc["Kimi K2.6", "kv_lora_rank"] == 512 and frame.loc["GLM 4.7", "n_dense_layers"] == 3
+    assert not frame["source"].str.contains("DIFFUSION.md|DESIGN.md|shared/").any()
+
+
+def test_runtimes_come_from_their_table():
+    runtimes = sources.load_runtimes(DATA).set_index("slug")
+    assert runtimes.loc["llama-cpp", "homepage"] == "https://github.com/ggml-org/llama.cpp"
+    assert not runtimes["source"].str.contains("DESIGN.md").any()

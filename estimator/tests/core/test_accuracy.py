@@ -16,7 +16,7 @@ from estimator.core import accuracy, priors_build
 from estimator.core.priors import load_priors
 
 DATA = Path(__file__).resolve().parents[3] / "fixtures" / "sources"
-sources = pytest.importorskip("models_catalog.sources")
+sources = pytest.importorskip("catalog_sources")
 pytestmark = pytest.mark.skipif(not (DATA / "measured_runs_dev.csv").exists(), reason="no data snapshot")
 
 
