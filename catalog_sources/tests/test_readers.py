@@ -228,3 +228,11 @@ def test_runtimes_come_from_their_table():
     runtimes = sources.load_runtimes(DATA).set_index("slug")
     assert runtimes.loc["llama-cpp", "homepage"] == "https://github.com/ggml-org/llama.cpp"
     assert not runtimes["source"].str.contains("DESIGN.md").any()
+
+
+def test_the_a10g_takes_its_stated_peak_not_the_a10s_rate():
+    devices = sources.load_devices(DATA).set_index("name")
+    # 70 TFLOPS dense (llm-analysis's A10G table, next to 125 for the A10), no longer 72 x 1710 MHz x 1024 = 126.1.
+    assert devices.loc["NVIDIA A10G", "fp16_tflops"] == 70.0
+    assert devices.loc["NVIDIA A10G", "fp16_peak_basis"] == "stated"
+    assert "fp16_tflops" not in devices.loc["NVIDIA A10G", "derived_fields"]
