@@ -44,7 +44,7 @@ def test_it_tells_full_attention_diffusion_from_block_causal():
 def test_it_leaves_unknown_fields_empty_rather_than_zero():
     frame = sources.load_models(DATA).set_index("name")
     assert frame.loc["LLaDA2.0-flash", ["n_kv_heads", "head_dim"]].isna().all()
-    assert frame.loc["LLaDA2.0-flash", "tied_embeddings"] is None
+    assert frame.loc["LLaDA2.0-flash", "tied_embeddings"] is False
     assert frame.loc["Llama 3.1 8B", "n_experts"] is None or frame.loc["Llama 3.1 8B"].isna()["n_experts"]
 
 
