@@ -44,7 +44,7 @@ def test_it_tells_full_attention_diffusion_from_block_causal():
 def test_it_leaves_unknown_fields_empty_rather_than_zero():
     frame = sources.load_models(DATA).set_index("name")
     assert frame.loc["LLaDA2.0-flash", ["n_kv_heads", "head_dim"]].isna().all()
-    assert frame.loc["LLaDA2.0-flash", "tied_embeddings"] is False
+    assert not frame.loc["LLaDA2.0-flash", "tied_embeddings"]
     assert frame.loc["Llama 3.1 8B", "n_experts"] is None or frame.loc["Llama 3.1 8B"].isna()["n_experts"]
 
 
@@ -139,10 +139,8 @@ def test_every_apple_device_has_a_bandwidth():
 def test_it_states_tied_embeddings_as_each_config_does():
     frame = sources.load_models(DATA).set_index("name")
     # Llama 3.2 and the Gemma families share one matrix for input and output; Llama 3.1 and Qwen2.5 7B+ do not.
-    assert frame.loc["Llama 3.2 1B", "tied_embeddings"] is True
-    assert frame.loc["Gemma 3 4B IT", "tied_embeddings"] is True
-    assert frame.loc["Llama 3.1 8B", "tied_embeddings"] is False
-    assert frame.loc["Qwen2.5 72B", "tied_embeddings"] is False
+    assert frame.loc["Llama 3.2 1B", "tied_embeddings"] and frame.loc["Gemma 3 4B IT", "tied_embeddings"]
+    assert not frame.loc["Llama 3.1 8B", "tied_embeddings"] and not frame.loc["Qwen2.5 72B", "tied_embeddings"]
     assert "tied_embeddings: tie_word_embeddings true" in frame.loc["Llama 3.2 1B", "source"]
     stated = (pd.read_csv(DATA / "models.csv", dtype=str, keep_default_na=False)["tied_embeddings"] != "").sum()
     assert frame["tied_embeddings"].notna().sum() == stated
