@@ -122,7 +122,7 @@ class CloudOffer(SourcedRecord):
     device_label = models.CharField("device (as the provider names it)", max_length=200)
     device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="cloud_offers",
                                help_text="The catalog device, when the offer names exactly one.")
-    gpu_count = models.PositiveIntegerField(default=1)
+    gpu_count = models.PositiveIntegerField("GPU count", default=1)
     usd_per_hour = models.FloatField("$ / hour")
     tier = models.CharField(max_length=12, choices=OfferTier.choices)
     region_or_note = models.CharField(max_length=300, blank=True, default="")
