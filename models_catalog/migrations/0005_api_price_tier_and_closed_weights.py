@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('models_catalog', '0003_finite_number_constraints'),
+        ('models_catalog', '0004_readable_admin_labels'),
     ]
 
     operations = [
