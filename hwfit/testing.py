@@ -56,7 +56,7 @@ def source_counts() -> dict[str, int]:
     Tests compare catalog sizes with this, not with numbers copied from the fixture: a data
     refresh changes both the CSVs and the fixture, and a fixture that lags its CSVs is a failure.
     """
-    from models_catalog import sources
+    import catalog_sources as sources
 
     data = Path(settings.HWFIT_SHARED_DATA)
     models, devices = sources.load_models(data), sources.load_devices(data)
@@ -64,7 +64,7 @@ def source_counts() -> dict[str, int]:
         "models": len(models),
         "quantizations": len(sources.load_quants(data)),
         "devices": len(devices),
-        "runtimes": len(sources.load_runtimes()),
+        "runtimes": len(sources.load_runtimes(data)),
         "cloud_offers": len(sources.load_cloud_offers(data, set(devices["name"]))),
         "api_prices": len(sources.load_api_prices(data, set(models["name"]))),
     }

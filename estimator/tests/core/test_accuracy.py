@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import catalog_sources as sources
 from estimator.core import accuracy, priors_build
 from estimator.core.priors import load_priors
 from hwfit.testing import require_files
-from models_catalog import sources
 
 DATA = Path(__file__).resolve().parents[3] / "fixtures" / "sources"
 require_files(DATA / "measured_runs_dev.csv", DATA / "diffusion_runs_dev.csv")
