@@ -168,7 +168,8 @@ def _workload(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _sort_key(result: dict[str, Any]) -> tuple:
-    return (VERDICT_ORDER.get(result["verdict"], 9), GRADE_ORDER.get(result["grade"], 9),
+    # A multi-device grade names its count ("S×8"): ranked as its letter.
+    return (VERDICT_ORDER.get(result["verdict"], 9), GRADE_ORDER.get(result["grade"].split("×")[0], 9),
             -(result["tokens_per_s"] or 0.0))
 
 

@@ -79,12 +79,12 @@ class LocalBackend:
             serializer = ScenarioSerializer(data=scenario)
             if not serializer.is_valid():
                 where = f"scenario {index + 1}: " if len(scenarios) > 1 else ""
-                raise CLIError(where + "; ".join(_messages(serializer.errors)))
+                raise CLIError(where + " ".join(_messages(serializer.errors)))
             validated.append(serializer.validated_data)
         try:
             return self._guard(lambda: services.estimate_scenarios(scenarios=validated))
         except services.ScenarioInputError as exc:
-            raise CLIError("; ".join(_messages({f"scenario {i + 1}": e for i, e in exc.errors.items()}
+            raise CLIError(" ".join(_messages({f"scenario {i + 1}": e for i, e in exc.errors.items()}
                                                if len(scenarios) > 1 else exc.errors[0]))) from None
 
     def device_table(self, slug: str, quantizations: list[str] | None, workload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -98,7 +98,7 @@ class LocalBackend:
         query = CompatibilityQuerySerializer(data={**workload, **({"quantization": ",".join(quantizations)}
                                                                   if quantizations else {})})
         if not query.is_valid():
-            raise CLIError("; ".join(_messages(query.errors)))
+            raise CLIError(" ".join(_messages(query.errors)))
         if not self._guard(lambda: Device.objects.filter(slug=slug).exists()):
             raise CLIError(f"device: Unknown device '{slug}': give a catalog device slug.")
         asked = dict(query.validated_data)
@@ -107,7 +107,7 @@ class LocalBackend:
                 device_slug=slug, quantizations=asked.pop("quantization", None), runtime=asked.pop("runtime", None),
                 mode=asked.pop("mode", None), workload=asked))
         except ValidationError as exc:
-            raise CLIError("; ".join(_messages(exc.message_dict if hasattr(exc, "error_dict") else exc.messages))) from None
+            raise CLIError(" ".join(_messages(exc.message_dict if hasattr(exc, "error_dict") else exc.messages))) from None
         return table[:]
 
     def save_model(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +118,7 @@ class LocalBackend:
         try:
             model = self._guard(lambda: architecture_save(record=record))
         except ValidationError as exc:
-            raise CLIError("not saved: " + "; ".join(_messages(exc.message_dict))) from None
+            raise CLIError("not saved: " + " ".join(_messages(exc.message_dict))) from None
         return {"slug": model.slug, "name": model.name}
 
 
