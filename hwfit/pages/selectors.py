@@ -35,7 +35,8 @@ from .tables import PageRow, VerdictGroup, page_rows, verdict_groups
 DEFAULT_QUANTIZATION = "q4-k-m"
 CHECKPOINT_QUANTIZATION = "bf16-safetensors"
 PEAK_LABELS = {"fp4_tflops": "FP4", "fp8_tflops": "FP8", "int8_tops": "INT8", "fp16_tflops": "FP16",
-               "bf16_tflops": "BF16", "fp32_tflops": "FP32", "shader_fp16_tflops": "FP16 shader (non-tensor)"}
+               "bf16_tflops": "BF16", "fp32_tflops": "FP32", "shader_fp16_tflops": "FP16 shader (non-tensor)",
+               "fp4_tflops/2": "half the FP4", "fp4_tflops/4": "a quarter of the FP4"}
 
 
 @dataclass

@@ -67,7 +67,7 @@ def test_it_shows_a_fallback_peak_as_such(client):
     body = client.get("/devices/nvidia-geforce-rtx-3090/", {"quantization": "fp8-e4m3-w8a8"}).content.decode()
     # Ampere has no FP8 tensor cores: FP8 weights run FP16 math at the card's listed 71 TFLOPS.
     assert ("FP8 E4M3 (W8A8) on vLLM and HF transformers: no FP8 peak is published for this device; the estimate "
-            "falls back to the FP16 peak (71 TFLOPS), the first published in the chain FP8 → FP16") in body
+            "falls back to the FP16 peak (71 TFLOPS), the first published in the chain FP8 → half the FP4 → FP16") in body
 
 
 def test_it_names_the_runtime_the_estimates_assume(client):
