@@ -49,11 +49,13 @@ def _attached(element) -> bool:
     return True
 
 
-def _check_phone(browser, name: str) -> None:
+def _check_phone(browser, name: str, *charts: str) -> None:
+    """The same page opened on a phone: it never scrolls sideways (wide tables scroll inside their
+    box, charts draw to the phone's width)."""
     browser.resize("phone")
-    # The page itself never scrolls sideways on a phone: wide tables scroll inside their box and
-    # the charts redraw to the new width (plotly's own resize handler, a moment after the resize).
-    browser.wait_for(lambda driver: browser.scroll_width() <= 390)
+    browser.driver.refresh()
+    _charts_drawn(browser, *charts)
+    assert browser.scroll_width() <= 390
     browser.screenshot(name)
     browser.resize("laptop")
 
@@ -80,7 +82,7 @@ def test_the_diffusiongemma_page_follows_its_form_in_a_browser(browser):
     assert 32768 in json.loads(_plotted(browser, "chart-context"))[0][1]
     assert browser.console_errors() == []
     browser.screenshot("model-diffusiongemma-32k-q4")
-    _check_phone(browser, "model-diffusiongemma")
+    _check_phone(browser, "model-diffusiongemma", *charts)
 
 
 def test_the_rtx_4090_page_follows_its_form_in_a_browser(browser):
@@ -99,4 +101,4 @@ def test_the_rtx_4090_page_follows_its_form_in_a_browser(browser):
     assert _plotted(browser, "chart-roofline") != roofline_before
     assert browser.console_errors() == []
     browser.screenshot("device-rtx-4090-32k-q8")
-    _check_phone(browser, "device-rtx-4090")
+    _check_phone(browser, "device-rtx-4090", "chart-roofline")
