@@ -27,7 +27,9 @@ def test_it_lists_every_catalog_model_once_in_the_group_of_its_verdict(client):
     keys = [group.key for group in page.groups]
     assert keys == sorted(keys, key=order.index)
     body = response.content.decode()
-    assert '<section id="fits" class="verdict-group">' in body and "Runs on one device" in body
+    # What runs is open; the other groups are folded (a <details>, no script needed).
+    assert '<details id="fits" class="verdict-group" open>' in body and "Runs on one device" in body
+    assert '<details id="no_fit" class="verdict-group">' in body
 
 
 def test_it_sorts_each_group_by_grade_then_fastest_first(client):
@@ -67,7 +69,7 @@ def test_it_shows_a_fallback_peak_as_such(client):
     body = client.get("/devices/nvidia-geforce-rtx-3090/", {"quantization": "fp8-e4m3-w8a8"}).content.decode()
     # Ampere has no FP8 tensor cores: FP8 weights run FP16 math at the card's listed 71 TFLOPS.
     assert ("FP8 E4M3 (W8A8) on vLLM and HF transformers: no FP8 peak is published for this device; the estimate "
-            "falls back to the FP16 peak (71 TFLOPS), the first published in the chain FP8 → FP16") in body
+            "falls back to the FP16 peak (71 TFLOPS), the first published in the chain FP8 → half the FP4 → FP16") in body
 
 
 def test_it_names_the_runtime_the_estimates_assume(client):
