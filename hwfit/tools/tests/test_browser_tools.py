@@ -128,6 +128,14 @@ def test_detect_my_device_proposes_the_gpu_the_browser_reports(browser):
         browser.screenshot("home-detect")
         browser.find("#pick-device button[type=submit]").click()
         browser.wait_for(lambda d: d.current_url.endswith("/devices/nvidia-geforce-rtx-4070/"))
+
+        # On a device page there is no list to fill: the proposals are links to their pages.
+        browser.open("/devices/nvidia-l4/")
+        browser.find("[data-detect-button]").click()
+        browser.wait_for(lambda d: browser.find_all("[data-detect-result] a"))
+        link = browser.find("[data-detect-result] a")
+        assert (link.text, link.get_attribute("pathname")) == ("NVIDIA GeForce RTX 4070", "/devices/nvidia-geforce-rtx-4070/")
+        assert browser.console_errors() == []
     finally:
         browser.driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
 
