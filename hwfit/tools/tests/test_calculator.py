@@ -204,9 +204,16 @@ def test_the_device_and_model_pages_rows_open_in_the_calculator_with_the_same_fi
         body = client.get(page).content.decode()
         links = [html.unescape(link) for link in re.findall(r'href="(/calculator/\?[^"]+)"', body)]
         assert links, page
-        for link in links[:3]:
+        answered = 0
+        for link in links[:6]:
             response = client.get(link)
+            api = client.get("/api/v1/estimate/" + link.removeprefix("/calculator/"))
+            if response.status_code == 400:
+                # A row whose context is beyond the model's window (TinyLlama reads 2,048 tokens): the
+                # calculator refuses it as the API does, naming the field.
+                assert api.status_code == 400 and set(response.context["page"].errors) == {"context_tokens"}, link
+                continue
             assert response.status_code == 200, link
-            record = response.context["page"].record
-            api = client.get("/api/v1/estimate/" + link.removeprefix("/calculator/")).json()
-            assert record["tokens_per_s"] == api["tokens_per_s"], link
+            assert response.context["page"].record["tokens_per_s"] == api.json()["tokens_per_s"], link
+            answered += 1
+        assert answered >= 3, page
