@@ -68,6 +68,9 @@ async function detect(container) {
 
 document.addEventListener("DOMContentLoaded", () => {
   for (const container of document.querySelectorAll("[data-detect]")) {
+    // A page may load this file twice (its own tag and the include's): bind each button once.
+    if (container.dataset.bound) continue;
+    container.dataset.bound = "true";
     container.hidden = false;
     container.querySelector("[data-detect-button]").addEventListener("click", () => {
       detect(container).catch(() => say(container.querySelector("[data-detect-result]"),
