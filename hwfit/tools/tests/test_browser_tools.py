@@ -129,12 +129,12 @@ def test_detect_my_device_proposes_the_gpu_the_browser_reports(browser):
         browser.find("#pick-device button[type=submit]").click()
         browser.wait_for(lambda d: d.current_url.endswith("/devices/nvidia-geforce-rtx-4070/"))
 
-        # On a device page there is no list to fill: the proposals are links to their pages.
+        # On a device page, "Not your device?" opens the same picker with its detect button.
         browser.open("/devices/nvidia-l4/")
+        browser.find("details.pick summary").click()
         browser.find("[data-detect-button]").click()
-        browser.wait_for(lambda d: browser.find_all("[data-detect-result] a"))
-        link = browser.find("[data-detect-result] a")
-        assert (link.text, link.get_attribute("pathname")) == ("NVIDIA GeForce RTX 4070", "/devices/nvidia-geforce-rtx-4070/")
+        browser.wait_for(lambda d: "Proposed" in text(browser, "[data-detect-result]"))
+        assert Select(browser.find("#f-device")).first_selected_option.get_attribute("value") == "nvidia-geforce-rtx-4070"
         assert browser.console_errors() == []
     finally:
         browser.driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
