@@ -159,12 +159,17 @@ def reduce(slots: list[Slot], ex: Execution) -> Reduced:
             pipe = layers & (count > 0)
             dev = on_device * np.where(pipe, (count + n - 1.0) / (n * np.maximum(count, 1.0)), 1.0)
         host = np.zeros(shape)
+        device_bytes = cost.bytes * dev
         if any_offload:
             # Offloaded layers run on the host at host memory bandwidth (llama.cpp -ngl < n_layers).
+            # Offload moves layers (their weights and KV); the logits buffer stays on the device,
+            # as memory.verdict holds it there.
             rest = share * (1.0 - f_dev)
+            layer_bytes = cost.weight_bytes + cost.kv_bytes
             host_c = (cost.flops + cost.expert_flops + cost.attn_flops) * rest / (ex.host_peak * ex.host_eff_c)
-            host_m = cost.bytes * rest / (ex.host_bandwidth * ex.host_eff_m)
+            host_m = layer_bytes * rest / (ex.host_bandwidth * ex.host_eff_m)
             host = np.where(offloaded, np.fmax(host_c, host_m), 0.0)
+            device_bytes = np.where(offloaded, layer_bytes * dev + cost.other_bytes * share, device_bytes)
         comm = np.zeros(shape)
         if any_tensor or any_layers:
             message = cost.tokens * ex.hidden * ACT_BYTES
@@ -184,7 +189,7 @@ def reduce(slots: list[Slot], ex: Execution) -> Reduced:
             cost.expert_tokens,
             cost.attn_flops * per_flop,
             nan0(cost.weights * dev / ex.vector_peak),
-            cost.bytes * dev,
+            device_bytes,
             np.broadcast_to(ex.bandwidth, shape),
             host,
             comm,

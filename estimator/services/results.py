@@ -44,6 +44,10 @@ class ResultTable(Sequence):
         n = len(rows)
         records = result_records(rows, modes=[self.mode] * n, inline={part: [False] * n for part in
                                                                       ("model", "quantization", "device")})
+        # The accuracy ledger of each row's (device, runtime): one query for the rows shown.
+        from estimator.calibration.ledger import estimates_with_accuracy
+
+        records = estimates_with_accuracy(records)
         return records if isinstance(index, slice) else records[0]
 
 
@@ -232,11 +236,16 @@ def result_records(result: pd.DataFrame, *, modes: list[str | None], inline: dic
 
 
 def flat_record(record: dict[str, Any]) -> dict[str, Any]:
-    """A result object as one CSV row: nested fields as `section.field`, lists comma-joined."""
+    """A result object as one CSV row: nested fields as `section.field`, lists of names comma-joined.
+
+    A list of objects (a sensitivity sweep) or an object two levels down is one cell of JSON text.
+    """
     row: dict[str, Any] = {}
     for key, value in record.items():
         for name, cell in (value.items() if isinstance(value, dict) else [(None, value)]):
-            if isinstance(cell, list) and not all(isinstance(item, str) for item in cell):
-                cell = json.dumps(cell)     # a table in a cell (tokens_per_forward_sensitivity)
-            row[key if name is None else f"{key}.{name}"] = ",".join(cell) if isinstance(cell, list) else cell
+            if isinstance(cell, list) and all(isinstance(item, str) for item in cell):
+                cell = ",".join(cell)
+            elif isinstance(cell, (list, dict)):
+                cell = json.dumps(cell, allow_nan=False)
+            row[key if name is None else f"{key}.{name}"] = cell
     return row

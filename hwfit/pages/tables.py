@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from estimator.core.grades import grade_rank as core_grade_rank
+from estimator.core.grades import GRADES
 
 from .controls import Controls, calculator_url
 from .templatetags.hwfit_format import gb
@@ -82,8 +82,10 @@ def memory_bar(memory: dict[str, Any]) -> MemoryBar:
     return MemoryBar(segments=tuple(segments), total=total, usable=usable, usable_x=usable_x)
 
 
-def grade_rank(grade: str | None) -> int:
-    return core_grade_rank(grade)   # "S×4" (four devices) ranks as "S"
+def grade_rank(grade: str | None) -> tuple[int, int]:
+    """Order of grades: SS first, ? last; of one grade, fewer devices first ("S" before "S×4")."""
+    base, _, devices = (grade or "").partition("\u00d7")
+    return (GRADES.index(base) if base in GRADES else len(GRADES), int(devices or 1))
 
 
 @dataclass

@@ -12,12 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import catalog_sources as sources
 from estimator.core import accuracy, priors_build
 from estimator.core.priors import load_priors
+from hwfit.testing import require_files
 
 DATA = Path(__file__).resolve().parents[3] / "fixtures" / "sources"
-sources = pytest.importorskip("models_catalog.sources")
-pytestmark = pytest.mark.skipif(not (DATA / "measured_runs_dev.csv").exists(), reason="no data snapshot")
+require_files(DATA / "measured_runs_dev.csv", DATA / "diffusion_runs_dev.csv")
 
 
 @pytest.fixture(scope="module")
