@@ -2,7 +2,7 @@
 
     python -m bench.matrix [--data-dir DIR] [--repeat 7] [--one-by-one 400] [--json out.json]
 
-Loads the catalog with models_catalog.sources (no database), then
+Loads the catalog with catalog_sources (no database), then
   1. times the full catalog matrix (every model x quantization x device) through
      `pipeline.compatibility_matrix` `--repeat` times: the first (cold) call and the median;
      and the issue's floor size, 70 devices x 30 models x 20 quantizations;
@@ -25,7 +25,7 @@ import numpy as np
 
 from estimator.core import pipeline
 from estimator.core.priors import load_priors
-from models_catalog.sources import load_devices, load_models, load_quants
+from catalog_sources import load_devices, load_models, load_quants
 
 DEFAULT_DATA = Path(os.environ.get("HWFIT_SHARED_DATA", Path(__file__).resolve().parents[1] / "fixtures" / "sources"))
 CHECK = ("mem_total_bytes", "decode_tok_s", "prefill_tok_s", "gen_tok_s", "max_batch")

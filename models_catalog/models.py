@@ -242,6 +242,10 @@ class ApiPrice(SourcedRecord):
     model_label = models.CharField("model (as the provider names it)", max_length=200)
     model = models.ForeignKey(ModelArchitecture, null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="api_prices", help_text="The catalog model, when it is one.")
+    closed_weights = models.BooleanField(default=False,
+                                         help_text="The model's weights are not published (API-only): no catalog model to link.")
+    tier = models.CharField(max_length=120, blank=True, default="",
+                            help_text="The price tier as the source gives it (standard list price, serverless, on-demand...).")
     usd_per_1m_input = models.FloatField("$ / 1M input tokens")
     usd_per_1m_output = models.FloatField("$ / 1M output tokens")
     as_of = models.CharField(max_length=120, help_text="As published (a date or the source's wording).")
@@ -254,6 +258,8 @@ class ApiPrice(SourcedRecord):
             models.CheckConstraint(condition=Q(usd_per_1m_input__gte=0, usd_per_1m_input__lte=FLOAT_MAX)
                                    & Q(usd_per_1m_output__gte=0, usd_per_1m_output__lte=FLOAT_MAX),
                                    name="api_price_non_negative"),
+            models.CheckConstraint(condition=Q(closed_weights=False) | Q(model__isnull=True),
+                                   name="api_price_closed_weights_has_no_model"),
         ]
 
     def __str__(self) -> str:
@@ -261,7 +267,7 @@ class ApiPrice(SourcedRecord):
 
     @property
     def blended_usd_per_1m(self) -> float:
-        """70% input / 30% output, the blend DESIGN.md uses to compare with self-hosting."""
+        """70% input / 30% output, the blend docs/estimator.md uses to compare with self-hosting."""
         return 0.7 * self.usd_per_1m_input + 0.3 * self.usd_per_1m_output
 
     def clean(self) -> None:
@@ -271,6 +277,8 @@ class ApiPrice(SourcedRecord):
             value = getattr(self, field)
             if value is not None and value < 0:
                 errors[field] = "A price cannot be negative."
+        if self.closed_weights and self.model_id is not None:
+            errors["model"] = "A closed-weight (API-only) model has no architecture to link: leave the model empty."
         if errors:
             raise ValidationError(errors)
 

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from devices.models import CloudOffer, Device
-from models_catalog import sources
+import catalog_sources as sources
 from models_catalog.models import ApiPrice, ModelArchitecture, QuantizationFormat, Runtime
 
 
@@ -84,7 +84,7 @@ def catalog_import(*, data_dir: Path | str) -> ImportCounts:
     """Create or update every catalog record from the CSVs in `data_dir`."""
     data_dir = Path(data_dir)
     if not (data_dir / "models.csv").exists():
-        raise CatalogImportError(f"No models.csv in {data_dir}: point --data-dir at shared/data.")
+        raise CatalogImportError(f"No models.csv in {data_dir}: point --data-dir at the sourced CSVs (fixtures/sources).")
     try:
         return _import_all(data_dir)
     except sources.SourceError as exc:
@@ -114,7 +114,7 @@ def _import_all(data_dir: Path) -> ImportCounts:
             if device.chip_id != by_name[chip_name].pk:
                 device.chip = by_name[chip_name]
                 device.save(update_fields=["chip"])
-        for record in sources.load_runtimes().to_dict("records"):
+        for record in sources.load_runtimes(data_dir).to_dict("records"):
             _upsert(Runtime, {"slug": record["slug"]}, record, counts, "runtimes")
         devices_by_name = {d.name: d for d in Device.objects.all()}
         for record in sources.load_cloud_offers(data_dir, devices_by_name).to_dict("records"):

@@ -19,7 +19,10 @@ class CompatibilityCSVRenderer(BaseRenderer):
         rows = [flat_record(record) for record in data] if isinstance(data, list) else [flat_record(data)]
         out = io.StringIO()
         if rows:
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+            # Every row's columns, in first-seen order: a nested field that is null in one row
+            # (`accuracy`) and an object in another (`accuracy.n`, ...) gets its columns either way.
+            fieldnames = list(dict.fromkeys(name for row in rows for name in row))
+            writer = csv.DictWriter(out, fieldnames=fieldnames, restval="", lineterminator="\n")
             writer.writeheader()
             # None is an empty cell: unknown, never zero.
             writer.writerows(rows)

@@ -4,7 +4,7 @@ the accuracy report.
     dev_fitset(data_dir, models, quants, devices) -> (FitSet, rows, positions)
         rows: one per CSV row, with its catalog mapping or the reason it is excluded.
 
-The catalog frames come from `models_catalog.sources` (passed in: the core reads no catalog CSV).
+The catalog frames come from `catalog_sources` (passed in: the core reads no catalog CSV).
 Measured-run names are mapped to catalog NAMES by the tables below; a run whose model, device or
 format is not in the catalog, or whose device lacks the bandwidth a prediction needs, is kept in
 `rows` with `excluded` saying why, and counted in the summary — never silently dropped.

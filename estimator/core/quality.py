@@ -1,6 +1,6 @@
 """Quality tier of a quantization, from its published perplexity delta.
 
-One table of thresholds, used by the catalog import (models_catalog.sources) and by the estimator's
+One table of thresholds, used by the catalog import (catalog_sources) and by the estimator's
 outputs. The deltas in the data are llama.cpp `quantize` README figures on Llama-3-8B (WikiText
 perplexity, absolute delta against F16), so the thresholds are set on that scale:
 

@@ -12,10 +12,12 @@ from typing import Any
 import pandas as pd
 from django.core.exceptions import ValidationError
 
+from estimator.calibration.ledger import estimates_with_accuracy
 from estimator.core import pipeline
 from estimator.services.catalog import Catalog, catalog_load
 from estimator.services.resolve import (
-    ScenarioInputError, core_workload, model_workload_errors, quantization_rows, runtime_errors, scenarios_resolve, workload_columns,
+    ScenarioInputError, core_workload, model_workload_errors, quantization_rows, runtime_errors, scenarios_resolve,
+    workload_columns,
 )
 from estimator.services.results import ResultTable, context_within_window, result_records
 
@@ -42,9 +44,7 @@ def estimate_scenarios(*, scenarios: list[dict[str, Any]], catalog: Catalog | No
                                       **workload_columns(resolved.models, scenarios))
     result = _estimate(frame, catalog)
     records = result_records(result, modes=[scenario.get("mode") for scenario in scenarios], inline=resolved.inline)
-    # The accuracy ledger: how far estimates of this (device, runtime) were from its measured runs.
-    from estimator.calibration.ledger import estimates_with_accuracy
-
+    # The accuracy ledger: how far estimates of each (device, runtime) were from its measured runs.
     return estimates_with_accuracy(records)
 
 

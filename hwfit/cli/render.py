@@ -17,7 +17,7 @@ def use_colour(stream: TextIO) -> bool:
 
 
 def grade(text: str, colour: bool) -> str:
-    code = _GRADE_COLOURS.get(text)
+    code = _GRADE_COLOURS.get(text.split("×")[0])  # "S×8": graded over eight devices
     return f"\033[{code}m{text}\033[0m" if colour and code else text
 
 

@@ -1,9 +1,10 @@
 """What the model and device pages show, read from the estimator's services.
 
-The tables come from `estimator.services.compatibility` and the sweeps from
-`estimator.services.estimate_scenarios` — the functions behind `/api/v1/.../compatibility/` and
-`/api/v1/estimate/` — so a page and the API never disagree. Each page costs a fixed number of
-queries (one catalog load per service call, a few lookups here), whatever the catalog's size.
+The device page's table comes from `estimator.services.compatibility` (behind
+`/api/v1/devices/<slug>/compatibility/`); the model page's tables and sweeps from
+`estimator.services.estimate_scenarios` (behind `/api/v1/estimate/`), in two batches on one
+catalog load. So a page and the API never disagree, and each page costs a fixed number of
+queries whatever the catalog's size.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from devices.models import Device
-from estimator import selectors as estimator_selectors
 from estimator import services
-from estimator.core.cost import api_blended_usd_per_mtok, cheapest_rental
-from estimator.core.hardware import FP16_ACCUMULATE_RUNTIMES, PEAK_FALLBACK
+from estimator.core.cost import api_blended_usd_per_mtok
+from estimator.core.hardware import FP16_ACCUMULATE_RUNTIMES, GGUF_RUNTIMES, PEAK_FALLBACK
 from models_catalog.models import ApiPrice, ModelArchitecture, QuantizationFormat, Runtime
 
 from .commands import RunCommand, RunSetup, run_commands
@@ -35,7 +35,8 @@ from .tables import PageRow, VerdictGroup, page_rows, verdict_groups
 DEFAULT_QUANTIZATION = "q4-k-m"
 CHECKPOINT_QUANTIZATION = "bf16-safetensors"
 PEAK_LABELS = {"fp4_tflops": "FP4", "fp8_tflops": "FP8", "int8_tops": "INT8", "fp16_tflops": "FP16",
-               "bf16_tflops": "BF16", "fp32_tflops": "FP32", "shader_fp16_tflops": "FP16 shader (non-tensor)"}
+               "bf16_tflops": "BF16", "fp32_tflops": "FP32", "shader_fp16_tflops": "FP16 shader (non-tensor)",
+               "fp4_tflops/2": "half the FP4", "fp4_tflops/4": "a quarter of the FP4"}
 
 
 @dataclass
@@ -82,7 +83,8 @@ def _check_runtime(controls: Controls, choices: Choices) -> None:
                                       f"{', '.join(sorted(r['slug'] for r in choices.runtimes))}."]
 
 
-def _table(controls: Controls, quantization: dict[str, Any], **subject: str) -> list[dict[str, Any]] | None:
+def _compatibility_table(controls: Controls, quantization: dict[str, Any],
+                         **subject: str) -> list[dict[str, Any]] | None:
     """One compatibility table as API result objects, or None (errors recorded on the form)."""
     try:
         table = services.compatibility(**subject, quantizations=[quantization["slug"]], runtime=controls.runtime or None,
@@ -101,8 +103,13 @@ def runtimes_used(records: list[dict[str, Any]], choices: Choices) -> list[str]:
     return [choices.runtime_name(slug) for slug, _ in sorted(counts.items(), key=lambda item: -item[1])]
 
 
+def _tera(peak: float, source: str) -> str:
+    return f"{peak / 1e12:,.0f} {'TOPS' if source == 'int8_tops' else 'TFLOPS'}"
+
+
 def peak_notes(device: Device, records: list[dict[str, Any]], choices: Choices) -> list[str]:
-    """Where the peak the estimates use is not the spec sheet's figure shown above, say which and why."""
+    """Which peak the estimates use, per quantization and runtime, and why when it is not the
+    figure of the format's own dtype listed above (a doubled rate, integer kernels, a fallback)."""
     used: dict[tuple[str, str, float, bool], list[str]] = {}
     for record in records:
         working = record["working"]
@@ -112,21 +119,31 @@ def peak_notes(device: Device, records: list[dict[str, Any]], choices: Choices) 
             runtimes = used.setdefault(key, [])
             if record["runtime"] not in runtimes:
                 runtimes.append(record["runtime"])
+    dtypes = {q["name"]: q["compute_dtype"] for q in choices.quantizations}
     notes = []
     for (quant, source, peak, fallback), runtimes in used.items():
         listed, label = getattr(device, source, None), PEAK_LABELS.get(source, source)
+        dtype = dtypes.get(quant, "")
+        chain = PEAK_FALLBACK.get(dtype, ())
+        own = PEAK_LABELS.get(chain[0], dtype.upper()) if chain else dtype.upper()
         on = f"{quant} on {' and '.join(choices.runtime_name(r) for r in runtimes)}"
         if listed and abs(peak / 1e12 - listed) > 0.005 * listed:
             why = (f"{choices.runtime_name(runtimes[0])} accumulates in FP16, which this card runs at "
                    f"{peak / 1e12 / listed:g}x the FP32-accumulate rate its spec sheet lists"
                    if runtimes[0] in FP16_ACCUMULATE_RUNTIMES else "the runtime's rate differs from the spec sheet's")
-            notes.append(f"{on}: the estimate uses {peak / 1e12:,.0f} TFLOPS, not the {listed:,.0f} TFLOPS {label} "
+            notes.append(f"{on}: the estimate uses {_tera(peak, source)}, not the {listed:,.0f} {label} peak "
                          f"shown above — {why}.")
         elif fallback:
-            dtype = next((q["compute_dtype"] for q in choices.quantizations if q["name"] == quant), "")
-            chain = " → ".join(PEAK_LABELS.get(c, c) for c in PEAK_FALLBACK.get(dtype, ()))
-            notes.append(f"{on}: no {dtype.upper()} peak is published for this device; the estimate falls back to "
-                         f"the {label} peak ({peak / 1e12:,.0f} TFLOPS), the first published in the chain {chain}.")
+            notes.append(f"{on}: no {own} peak is published for this device; the estimate falls back to the "
+                         f"{label} peak ({_tera(peak, source)}), the first published in the chain "
+                         f"{' → '.join(PEAK_LABELS.get(c, c) for c in chain)}.")
+        elif chain and source != chain[0]:
+            why = ("llama.cpp multiplies GGUF blocks with integer dot products" if runtimes[0] in GGUF_RUNTIMES
+                   else "the runtime's kernels compute in it")
+            notes.append(f"{on}: the estimate uses the {label} peak ({_tera(peak, source)}), not the {own} one of "
+                         f"the format's dtype — {why}.")
+        else:
+            notes.append(f"{on}: the {label} peak shown above ({_tera(peak, source)}).")
     return notes
 
 
@@ -160,7 +177,7 @@ def device_page(*, device: Device, controls: Controls) -> DevicePage:
     page.families = sorted({m["family"] for m in models.values() if m["family"]})
     if controls.errors or page.quantization is None:
         return page
-    records = _table(controls, page.quantization, device_slug=device.slug)
+    records = _compatibility_table(controls, page.quantization, device_slug=device.slug)
     if records is None:
         return page
     page.runtimes = runtimes_used(records, choices)
@@ -221,31 +238,35 @@ def default_quantization(model: ModelArchitecture) -> str:
     return CHECKPOINT_QUANTIZATION if model.generation_mode == "block_diffusion" else DEFAULT_QUANTIZATION
 
 
-def _reference_device(records: list[dict[str, Any]], devices: dict[str, dict[str, Any]], chosen: str) -> dict[str, Any] | None:
-    """The device the page details: the one asked for, else the cheapest to buy that runs the model
-    on its own, else the first that runs it at all."""
-    by_slug = {record["device"]["slug"]: record for record in records}
-    if chosen:
-        return by_slug.get(chosen)
-    fitting = [r for r in records if r["verdict"] == "fits" and r["tokens_per_s"] is not None]
-    priced = [r for r in fitting if devices[r["device"]["slug"]]["launch_price_usd"]]
-    if priced:
-        return min(priced, key=lambda r: (devices[r["device"]["slug"]]["launch_price_usd"], -r["tokens_per_s"]))
-    return (fitting or records or [None])[0]
+# The device the model page details (quantization table, payback, commands, sweeps) unless the
+# form names one: the consumer card most people ask about. Fixed, not chosen from the estimates,
+# so that the whole page is ONE estimate batch.
+DEFAULT_DETAIL_DEVICE = "nvidia-geforce-rtx-4090"
+CONTEXT_SWEEP_DEVICES = 4
+
+
+def detail_device(devices: dict[str, dict[str, Any]], chosen: str) -> str | None:
+    """The form's device, else DEFAULT_DETAIL_DEVICE, else the catalog's first device."""
+    for slug in (chosen, DEFAULT_DETAIL_DEVICE):
+        if slug in devices:
+            return slug
+    return next(iter(devices), None)
+
+
+def context_sweep_devices(devices: dict[str, dict[str, Any]], reference: str) -> list[str]:
+    """The detail device and those with the most memory bandwidth (what decode speed follows)."""
+    fastest = sorted((d for d in devices.values() if d["memory_bandwidth_gbs"]),
+                     key=lambda d: (-d["memory_bandwidth_gbs"], d["name"]))
+    return list(dict.fromkeys([reference] + [d["slug"] for d in fastest]))[:CONTEXT_SWEEP_DEVICES]
 
 
 def _cloud_costs(records: list[dict[str, Any]], limit: int = 6) -> list[CloudCost]:
-    """The cheapest $/1M tokens on rented devices that run the model, with the offer behind each."""
-    offers = estimator_selectors.cloud_offers_frame()
-    if not len(offers):
-        return []
-    best = cheapest_rental(offers).set_index("device_slug")
+    """The cheapest $/1M tokens on rented devices that run the model, with the offer behind each
+    (the estimate names it: provider, tier, date)."""
     priced = sorted((r for r in records if r["cost"]["rental_usd_per_mtok"] is not None
-                     and r["verdict"] in ("fits", "multi_device") and r["device"]["slug"] in best.index),
-                    key=lambda r: r["cost"]["rental_usd_per_mtok"])
-    return [CloudCost(record=r, provider=best.at[r["device"]["slug"], "rental_provider"],
-                      tier=best.at[r["device"]["slug"], "rental_tier"], as_of=best.at[r["device"]["slug"], "rental_as_of"])
-            for r in priced[:limit]]
+                     and r["verdict"] in ("fits", "multi_device")), key=lambda r: r["cost"]["rental_usd_per_mtok"])
+    return [CloudCost(record=r, provider=r["cost"]["rental_provider"], tier=r["cost"]["rental_tier"],
+                      as_of=r["cost"]["rental_as_of"]) for r in priced[:limit]]
 
 
 def _api_costs(model: ModelArchitecture) -> list[ApiCost]:
@@ -260,32 +281,29 @@ def _api_costs(model: ModelArchitecture) -> list[ApiCost]:
 def model_page(*, model: ModelArchitecture, controls: Controls) -> ModelPage:
     """One model on every catalog device at the form's quantization and workload, with its costs.
 
-    One catalog load and two estimate batches (the code path of `POST /api/v1/estimate/`): the
-    model on every device, then everything else (the quantization table on the detail device,
-    the sibling on every device, the sweeps), which depends on what the first says fits.
+    ONE catalog load and ONE estimate batch (the code path of `POST /api/v1/estimate/`): the model
+    on every device, the quantization table and sweeps on the detail device, and the diffusion
+    model's autoregressive sibling on every device.
     """
     choices = Choices.load()
     page = ModelPage(model=model, controls=controls, choices=choices,
                      quantization=_pick_quantization(controls, choices, default=default_quantization(model)))
     _check_runtime(controls, choices)
-    page.devices = {d["slug"]: d for d in Device.objects.values("slug", "name", "vendor", "kind", "launch_price_usd")}
+    page.devices = {d["slug"]: d for d in Device.objects.order_by("vendor", "name").values(
+        "slug", "name", "vendor", "kind", "launch_price_usd", "memory_bandwidth_gbs")}
     page.vendors = sorted({d["vendor"] for d in page.devices.values()})
     if controls.device and controls.device not in page.devices:
         controls.errors["device"] = [f"Unknown device '{controls.device}'."]
-    if controls.errors or page.quantization is None:
+    reference = detail_device(page.devices, controls.device)
+    if controls.errors or page.quantization is None or reference is None:
         return page
-    catalog = services.catalog_load()
-    every_device = SweepRequest()
-    for device in catalog.devices.frame["slug"]:
-        every_device.add("device", device, base_scenario(controls, model=model.slug, quantization=page.quantization["slug"],
-                                                         device=device, runtime=controls.runtime or None))
-    results, problems = every_device.run(catalog=catalog)
+    results, problems = _estimate_batch(page, reference).run(catalog=services.catalog_load())
     if problems:
         controls.errors.update(problems)
         return page
-    records = [record for _, record in results.get("device", [])]
+    records = [record for _, record in results["device"]]
     page.runtimes = runtimes_used(records, choices)
-    page.reference = _reference_device(records, page.devices, controls.device)
+    page.reference = next(r for r in records if r["device"]["slug"] == reference)
     page.energy = sorted((r for r in records if r["verdict"] == "fits" and r["cost"]["energy_usd_per_mtok"] is not None),
                          key=lambda r: r["cost"]["energy_usd_per_mtok"])[:6]
     page.cloud = _cloud_costs(records)
@@ -295,12 +313,15 @@ def model_page(*, model: ModelArchitecture, controls: Controls) -> ModelPage:
         shown = [r for r in shown if r["verdict"] == "fits"]
     page.rows = page_rows(shown, controls, device_kinds=_kinds(page))
     page.groups = verdict_groups(page.rows, device_count=controls.workload.get("device_count", 1))
-    if page.reference is not None:
-        reference_device = page.devices[page.reference["device"]["slug"]]
-        page.payback = payback(page.reference, launch_price_usd=reference_device["launch_price_usd"],
-                               daily_tokens=controls.daily_tokens)
-        page.commands = run_commands(_run_setup(model, page.quantization, page.reference))
-    _estimate_batch(page, records, catalog)
+    page.payback = payback(page.reference, launch_price_usd=page.devices[reference]["launch_price_usd"],
+                           daily_tokens=controls.daily_tokens)
+    page.commands = run_commands(_run_setup(model, page.quantization, page.reference))
+    # In the catalog's order (most bits first), not by grade: a table of the formats.
+    page.quantization_rows = page_rows([r for _, r in results.get("quantization", [])], controls,
+                                       device_kinds=_kinds(page), by_grade=False)
+    page.context_records = [result for _, result in results.get("context", [])]
+    if page.diffusion is not None:
+        _diffusion_panel(page, records, results)
     return page
 
 
@@ -319,59 +340,50 @@ def _run_setup(model: ModelArchitecture, quantization: dict[str, Any], record: d
     )
 
 
-CONTEXT_SWEEP_DEVICES = 4
-
-
-def _estimate_batch(page: ModelPage, records: list[dict[str, Any]], catalog: services.Catalog) -> None:
-    """Everything the page needs beyond the compatibility table, as ONE estimate batch: the
-    quantization table on the detail device, the sibling on every device, and the sweeps."""
+def _estimate_batch(page: ModelPage, reference: str) -> SweepRequest:
+    """Every scenario of the page, in one batch: the model on every device, the quantizations and
+    the context sweep on the detail device, and for a diffusion model its sibling and sweeps."""
     model, controls, quantization = page.model, page.controls, page.quantization["slug"]
     runtime = controls.runtime or None
     request = SweepRequest()
-    reference = page.reference["device"]["slug"] if page.reference else None
-    if reference:
-        for quant in page.choices.quantizations:
-            request.add("quantization", quant["slug"], base_scenario(controls, model=model.slug, quantization=quant["slug"],
-                                                                     device=reference, runtime=runtime))
-    fastest = sorted((r for r in records if r["verdict"] == "fits" and r["tokens_per_s"] is not None),
-                     key=lambda r: -r["tokens_per_s"])
-    devices = list(dict.fromkeys(
-        ([reference] if page.reference and page.reference["tokens_per_s"] is not None else [])
-        + [r["device"]["slug"] for r in fastest]))[:CONTEXT_SWEEP_DEVICES]
-    for device in devices:
+    for device in page.devices:
+        request.add("device", device, base_scenario(controls, model=model.slug, quantization=quantization,
+                                                    device=device, runtime=runtime))
+    for quant in page.choices.quantizations:
+        request.add("quantization", quant["slug"], base_scenario(controls, model=model.slug, quantization=quant["slug"],
+                                                                 device=reference, runtime=runtime))
+    for device in context_sweep_devices(page.devices, reference):
         for context in context_points(model.max_context, controls.workload.get("context_tokens")):
             request.add("context", context, {**base_scenario(controls, model=model.slug, quantization=quantization,
                                                              device=device, runtime=runtime), "context_tokens": context})
     sibling = _sibling(page)
-    if sibling is not None:
-        ar_workload = {k: v for k, v in controls.workload.items() if k not in ("mode", "tokens_per_forward")}
-        for device in page.devices:
-            request.add("sibling", device, {"model": sibling["slug"], "quantization": quantization, "device": device,
-                                            **ar_workload, "mode": "decode"})
-        if reference:
-            diffusion = {**base_scenario(controls, model=model.slug, quantization=quantization, device=reference,
-                                         runtime=runtime), "mode": "diffusion"}
-            autoregressive = {"model": sibling["slug"], "quantization": quantization, "device": reference,
-                              **ar_workload, "mode": "decode"}
-            for per_forward in per_forward_points(page.reference["workload"]["block_size"], model.tokens_per_forward):
-                request.add("per_forward", per_forward, {**diffusion, "tokens_per_forward": per_forward})
-            for batch in SWEEP_BATCHES:
-                request.add("batch", batch, {**diffusion, "batch": batch})
-                request.add("ar_batch", batch, {**autoregressive, "batch": batch})
-    results, problems = request.run(catalog=catalog)
-    page.notes.extend(reason for reasons in problems.values() for reason in reasons)
-    # In the catalog's order (most bits first), not by grade: a table of the formats.
-    page.quantization_rows = page_rows([r for _, r in results.get("quantization", [])], controls,
-                                       device_kinds=_kinds(page), by_grade=False)
-    page.context_records = [result for _, result in results.get("context", [])]
-    if page.diffusion is not None:
-        sibling_records = [r for _, r in results.get("sibling", [])]
-        shown = {row.record["device"]["slug"] for row in page.rows}
-        page.diffusion.rows = [row for row in diffusion_rows(records, sibling_records) if row.device["slug"] in shown]
-        ar_batches = dict(results.get("ar_batch", []))
-        ar = ar_batches.get(controls.workload.get("batch", 1))
-        page.diffusion.per_forward = [(x, result, ar) for x, result in results.get("per_forward", [])]
-        page.diffusion.batches = [(x, result, ar_batches.get(x)) for x, result in results.get("batch", [])]
+    if sibling is None:
+        return request
+    ar_workload = {k: v for k, v in controls.workload.items() if k not in ("mode", "tokens_per_forward")}
+    for device in page.devices:
+        request.add("sibling", device, {"model": sibling["slug"], "quantization": quantization, "device": device,
+                                        **ar_workload, "mode": "decode"})
+    diffusion = {**base_scenario(controls, model=model.slug, quantization=quantization, device=reference,
+                                 runtime=runtime), "mode": "diffusion"}
+    autoregressive = {"model": sibling["slug"], "quantization": quantization, "device": reference,
+                      **ar_workload, "mode": "decode"}
+    for per_forward in per_forward_points(model.block_size, model.tokens_per_forward):
+        request.add("per_forward", per_forward, {**diffusion, "tokens_per_forward": per_forward})
+    for batch in SWEEP_BATCHES:
+        request.add("batch", batch, {**diffusion, "batch": batch})
+        request.add("ar_batch", batch, {**autoregressive, "batch": batch})
+    return request
+
+
+def _diffusion_panel(page: ModelPage, records: list[dict[str, Any]],
+                     results: dict[str, list[tuple[Any, dict[str, Any]]]]) -> None:
+    sibling_records = [r for _, r in results.get("sibling", [])]
+    shown = {row.record["device"]["slug"] for row in page.rows}
+    page.diffusion.rows = [row for row in diffusion_rows(records, sibling_records) if row.device["slug"] in shown]
+    ar_batches = dict(results.get("ar_batch", []))
+    ar = ar_batches.get(page.controls.workload.get("batch", 1))
+    page.diffusion.per_forward = [(x, result, ar) for x, result in results.get("per_forward", [])]
+    page.diffusion.batches = [(x, result, ar_batches.get(x)) for x, result in results.get("batch", [])]
 
 
 def _sibling(page: ModelPage) -> dict[str, Any] | None:

@@ -21,10 +21,10 @@ from devices.models import CloudOffer, Device, DeviceKind
 from estimator import services
 from estimator.api.serializers import ScenarioSerializer
 from estimator.core import cost
-from estimator.core.memory import MemoryBreakdown
 from hwfit.tools.form import (
     CUSTOM, WORKLOAD_FIELDS, FormField, catalog_choices, flat_errors, query_string, query_values, workload_fields,
 )
+from hwfit.tools.working import batch_costs, finite, per_device_bytes
 from models_catalog.models import ApiPrice, DiffusionAttention, GenerationMode, ModelArchitecture
 
 # What the calculator shows before anything is asked: a question many visitors bring.
@@ -166,13 +166,6 @@ def _plan_scenarios(scenario: dict[str, Any], max_devices: int) -> list[tuple[in
     return plans
 
 
-def _finite(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if np.isfinite(value) else None
-
-
 def plan_rows(plans: list[tuple[int, str, dict[str, Any]]], records: list[dict[str, Any]],
               target: float | None) -> Plan:
     """The best split per device count and the smallest count that fits (and reaches the target).
@@ -184,7 +177,7 @@ def plan_rows(plans: list[tuple[int, str, dict[str, Any]]], records: list[dict[s
     best: dict[int, PlanRow] = {}
     for (count, split, scenario), record in zip(plans, records):
         batch = record["workload"]["batch"] or 1
-        tokens = _finite(record["tokens_per_s"])
+        tokens = finite(record["tokens_per_s"])
         fits = bool(record["fits"]) and record["workload"]["device_count"] == count
         row = PlanRow(
             device_count=count, parallel=record["workload"]["parallel"] or split, record=record,
@@ -204,19 +197,6 @@ def plan_rows(plans: list[tuple[int, str, dict[str, Any]]], records: list[dict[s
         chosen.chosen = True
     batch = records[0]["workload"]["batch"] if records else 1
     return Plan(rows=rows, target_tokens_per_s=target, batch=batch or 1, chosen=chosen)
-
-
-def batch_costs(record: dict[str, Any]) -> tuple[float | None, float | None]:
-    """Electricity and rent per 1M tokens at the record's own batch (`tokens_per_s` is all requests'),
-    through the core's cost functions; the record carries them at batch 1 and at the largest batch."""
-    tokens = _nan(record["tokens_per_s"])
-    energy = cost.energy_usd_per_mtok(_nan(record["cost"]["power_w"]), tokens, _nan(record["cost"]["usd_per_kwh"]))
-    rental = cost.rental_usd_per_mtok(_nan(record["cost"]["rental_usd_per_hour"]), tokens)
-    return _finite(energy), _finite(rental)
-
-
-def _nan(value: Any) -> float:
-    return np.nan if value is None else float(value)
 
 
 def _rank(row: PlanRow) -> tuple[bool, float]:
@@ -345,81 +325,6 @@ def calculator_page(query: QueryDict) -> CalculatorPage:
         page.offers = _offer_rows(catalog, record["device"]["slug"])
         page.api_prices = _api_price_rows(catalog, record["model"]["slug"])
     return page
-
-
-# --- What the result shows ---------------------------------------------------------------------
-
-MEMORY_PARTS = (("weights_bytes", "Weights"), ("vision_bytes", "Vision encoder"), ("kv_cache_bytes", "KV cache"),
-                ("activations_bytes", "Activations"), ("logits_bytes", "Logits"), ("overhead_bytes", "Runtime overhead"))
-
-
-@dataclass(frozen=True)
-class MemoryPart:
-    key: str
-    label: str
-    bytes: float | None
-    x_percent: float          # where its segment starts on the bar, % of the bar
-    width_percent: float
-
-
-def breakdown(memory: dict[str, Any]) -> MemoryBreakdown:
-    """A result's memory section as the core's breakdown (missing parts as NaN)."""
-    return MemoryBreakdown(**{name: np.float64(_nan(memory.get(f"{name}_bytes"))) for name in (
-        "weights_embedding", "weights_dense", "weights_experts", "vision", "kv_cache", "activations", "logits",
-        "overhead")})
-
-
-def per_device_bytes(memory: dict[str, Any], device_count: int) -> float | None:
-    """Memory one device holds over `device_count` devices: the core's tensor-parallel rule
-    (`MemoryBreakdown.per_device`: weights and KV cache split, the rest on every device)."""
-    return _finite(breakdown(memory).per_device(max(device_count or 1, 1)))
-
-
-# The parts tensor parallelism splits over the devices (MemoryBreakdown.per_device); the others
-# are on every device. A test holds the bar's parts to the core's per-device total.
-SPLIT_PARTS = ("weights_bytes", "kv_cache_bytes")
-
-
-def memory_parts(memory: dict[str, Any], device_count: int = 1) -> tuple[list[MemoryPart], float | None]:
-    """The memory of one device as bar segments against its usable memory (or its need when larger).
-
-    Returns the parts and where usable memory ends on the bar (% of the bar; None when unknown).
-    """
-    count = max(device_count or 1, 1)
-    total = per_device_bytes(memory, count) or 0.0
-    memory = {key: (None if _finite(value) is None else _finite(value) / count) if key in SPLIT_PARTS else value
-              for key, value in memory.items()}
-    usable = _finite(memory.get("usable_bytes"))
-    scale = max(usable or 0.0, total)
-    parts, x = [], 0.0
-    for key, label in MEMORY_PARTS:
-        value = _finite(memory.get(key))
-        width = 0.0 if not value or not scale else 100.0 * value / scale
-        parts.append(MemoryPart(key=key.removesuffix("_bytes"), label=label, bytes=value, x_percent=x,
-                                width_percent=width))
-        x += width
-    usable_at = None if not usable or not scale else 100.0 * usable / scale
-    return parts, usable_at
-
-
-def verdict_text(record: dict[str, Any]) -> str:
-    """The verdict as a sentence."""
-    verdict = record["verdict"]
-    count = record["workload"]["device_count"] or 1
-    if verdict == "fits":
-        return "Fits on one device" if count == 1 else f"Fits on {count} devices ({record['workload']['parallel']} split)"
-    if verdict == "offload":
-        return f"Runs with {record['layers_on_device']} layers on the device, the rest offloaded to host RAM"
-    if verdict == "multi_device":
-        needed = record["devices_needed"]
-        # The core counts tensor-parallel sizes of 2, 4 and 8; the planner tries every count.
-        return (f"Too big for one: needs {needed} devices as a tensor-parallel group of 2, 4 or 8 (the planner tries every count)"
-                if needed else "Too big for one: needs more than 8 devices")
-    if verdict == "no_fit":
-        return "Does not fit, even offloading to host RAM"
-    if verdict == "unsupported":
-        return "This format has no kernels for this kind of device"
-    return "Unknown: the device's memory or the model's shape is not known"
 
 
 def api_query(query: QueryDict, record: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from devices.models import CloudOffer, Device, DeviceKind
-from hwfit.tools import calculator as calc
+from hwfit.tools import calculator as calc, working
 from hwfit.tools.compare import compare_page
 from hwfit.tools.detect import device_candidates
 from hwfit.tools.search import DEVICE_SORTS, MODEL_SORTS, catalog_search, device_listing, model_listing, sort_columns
@@ -22,11 +22,11 @@ def calculator(request: HttpRequest) -> HttpResponse:
     if page.record is not None:
         record = page.record
         count = record["workload"]["device_count"] or 1
-        parts, usable_at = calc.memory_parts(record["memory"], count)
+        parts, usable_at = working.memory_parts(record["memory"], count)
         context.update(
-            verdict=calc.verdict_text(record), memory_parts=parts, usable_at=usable_at,
-            memory_total=calc.per_device_bytes(record["memory"], count),
-            api_query=calc.api_query(request.GET, record), batch_costs=calc.batch_costs(record),
+            verdict=working.verdict_text(record), memory_parts=parts, usable_at=usable_at,
+            memory_total=working.per_device_bytes(record["memory"], count),
+            api_query=calc.api_query(request.GET, record), batch_costs=working.batch_costs(record),
         )
     return render(request, "tools/calculator.html", context, status=400 if page.errors else 200)
 

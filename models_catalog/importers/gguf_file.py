@@ -185,6 +185,26 @@ def gguf_read(path: str | os.PathLike[str], *, header_only: bool = False) -> dic
     }
 
 
+# Architectures whose sliding and global layers follow a fixed rule (transformers' modeling code).
+_EVERY_OTHER_GLOBAL = ("gemma2", "gpt-oss")   # layers 1, 3, 5, ... attend globally
+_EVERY_SIXTH_GLOBAL = ("gemma3",)              # layers 6, 12, ... attend globally
+
+
+def _global_layers(reader: GGUFReader, arch: str, n_layers: int, window: Any) -> tuple[int | None, str]:
+    """(full-attention layers when some layers slide, a note): from the per-layer pattern, else the family's rule."""
+    if not window:
+        return None, ""
+    pattern = _value(reader, f"{arch}.attention.sliding_window_pattern")
+    if isinstance(pattern, list) and len(pattern) == n_layers:
+        # llama.cpp writes one flag per layer, true where the layer slides.
+        return sum(1 for flag in pattern if not flag) or None, ""
+    if arch in _EVERY_OTHER_GLOBAL:
+        return n_layers // 2, ""
+    if arch in _EVERY_SIXTH_GLOBAL:
+        return n_layers // 6, ""
+    return None, f"sliding window {int(window)} stated but not which layers slide: sized as full attention"
+
+
 def _int(value: int | float | None) -> int | None:
     return int(value) if value else None
 
@@ -228,9 +248,13 @@ def _architecture(reader: GGUFReader, infos: list[TensorInfo], groups: dict[str,
     tied = "output.weight" not in by_name
     embedding_params = groups.get("embedding", GroupBytes()).params + groups.get("lm_head", GroupBytes()).params
     window = meta("attention.sliding_window")
+    n_global, notes = _global_layers(reader, arch, int(n_layers), window)
+    if window and n_global is None:
+        window = None  # which layers slide is unknown: sized as full attention, the larger cache
     name = _value(reader, "general.name")
     label = name if isinstance(name, str) and name.strip() else path.stem
     key_length = meta("attention.key_length")
+    swa_key_length = meta("attention.key_length_swa")
     mla = meta("attention.kv_lora_rank")
     n_dense = meta("leading_dense_block_count")
     diffusion = arch in _FULL_ATTENTION_DIFFUSION
@@ -251,7 +275,8 @@ def _architecture(reader: GGUFReader, infos: list[TensorInfo], groups: dict[str,
         "hidden_size": int(hidden),
         "n_heads": int(n_heads),
         "n_kv_heads": int(meta("attention.head_count_kv") or n_heads),
-        "head_dim": None if mla else int(key_length or hidden // n_heads),
+        # Gemma 4 states the sliding layers' key width apart (key_length_swa); key_length is the global layers'.
+        "head_dim": None if mla else int(swa_key_length or key_length or hidden // n_heads),
         "intermediate_size": int(meta("feed_forward_length")) if meta("feed_forward_length") else None,
         "moe_intermediate_size": _int(meta("expert_feed_forward_length") or meta("feed_forward_length")) if moe else None,
         "n_experts": int(n_experts) if moe else None,
@@ -261,9 +286,9 @@ def _architecture(reader: GGUFReader, infos: list[TensorInfo], groups: dict[str,
         "vocab_size": int(vocab) if vocab else None,
         "max_context": int(meta("context_length")) if meta("context_length") else None,
         "sliding_window": int(window) if window else None,
-        "n_global_layers": None,
+        "n_global_layers": n_global,
         "global_kv_heads": None,
-        "global_head_dim": None,
+        "global_head_dim": int(key_length) if swa_key_length and key_length and key_length != swa_key_length else None,
         "global_kv_shared": False,
         "kv_lora_rank": int(mla) if mla else None,
         "qk_rope_head_dim": int(meta("rope.dimension_count")) if mla and meta("rope.dimension_count") else None,
@@ -272,6 +297,6 @@ def _architecture(reader: GGUFReader, infos: list[TensorInfo], groups: dict[str,
         "tokens_per_forward": None,
         "self_conditioning": False,
         "source": f"GGUF header of {path.name}: parameters are its tensors' element counts",
-        "notes": "",
-        "derived_fields": ["active_params_b"] if moe else [],
+        "notes": notes,
+        "derived_fields": (["active_params_b"] if moe else []) + (["n_global_layers"] if n_global else []),
     }

@@ -1,7 +1,12 @@
 """/api/v1/models, quantizations, runtimes, api-prices: reads for everyone, writes for staff."""
 
-import pytest
+from pathlib import Path
 
+import pandas as pd
+import pytest
+from django.conf import settings
+
+from hwfit.testing import source_counts
 from hwfit.tests.api_fixtures import (  # noqa: F401
     api, api_plain_user, api_staff_user, plain_api, staff_api, staff_session_api, unthrottled,
 )
@@ -25,7 +30,8 @@ def test_it_lists_models_paginated_in_name_order(api):
     response = api.get("/api/v1/models/")
     assert response.status_code == 200
     body = response.json()
-    assert body["count"] == 52
+    # One model per models.csv row (the suite's catalog is that file, imported).
+    assert body["count"] == len(pd.read_csv(Path(settings.HWFIT_SHARED_DATA) / "models.csv"))
     assert len(body["results"]) == 50
     assert body["next"].endswith("/api/v1/models/?page=2")
     names = [row["name"] for row in body["results"]]
@@ -48,10 +54,11 @@ def test_it_answers_404_for_an_unknown_slug(api):
     assert response.json() == {"detail": "No ModelArchitecture matches the given query."}
 
 
-@pytest.mark.parametrize("path, count", [
-    ("/api/v1/quantizations/", 29), ("/api/v1/runtimes/", 8), ("/api/v1/api-prices/", 52),
+@pytest.mark.parametrize("path, table", [
+    ("/api/v1/quantizations/", "quantizations"), ("/api/v1/runtimes/", "runtimes"), ("/api/v1/api-prices/", "api_prices"),
 ])
-def test_it_lists_every_catalog(api, path, count):
+def test_it_lists_every_catalog(api, path, table):
+    count = source_counts()[table]
     response = api.get(path, {"page_size": 100})
     assert response.status_code == 200
     assert response.json()["count"] == count
@@ -119,14 +126,14 @@ def test_it_breaks_ties_by_primary_key_so_pages_never_overlap(api):
     pages = [api.get("/api/v1/quantizations/", {"ordering": "family", "page_size": 7, "page": page}).json()
              for page in range(1, 6)]
     seen = [row["slug"] for page in pages for row in page["results"]]
-    assert len(seen) == len(set(seen)) == 29
+    assert len(seen) == len(set(seen)) == source_counts()["quantizations"]
     ids = list(QuantizationFormat.objects.order_by("family", "pk").values_list("slug", flat=True))
     assert seen == ids
 
 
 def test_it_caps_the_page_size(api):
     response = api.get("/api/v1/api-prices/", {"page_size": 100000})
-    assert len(response.json()["results"]) == 52  # under the cap of 500
+    assert len(response.json()["results"]) == len(pd.read_csv(Path(settings.HWFIT_SHARED_DATA) / "api_prices.csv"))  # under 500
 
 
 def test_it_answers_404_for_a_page_past_the_end(api):
@@ -252,13 +259,22 @@ def test_it_rejects_a_negative_api_price(staff_api):
 
 
 def test_staff_link_an_api_price_to_a_model_by_slug(staff_api):
-    price = ApiPrice.objects.filter(model__isnull=True).first()
+    price = ApiPrice.objects.filter(model__isnull=True, closed_weights=False).first()
     response = staff_api.patch(f"/api/v1/api-prices/{price.pk}/", {"model": "llama-3-1-8b"}, format="json")
     assert response.status_code == 200
     price.refresh_from_db()
     assert price.model.slug == "llama-3-1-8b"
     unknown = staff_api.patch(f"/api/v1/api-prices/{price.pk}/", {"model": "no-such-model"}, format="json")
     assert unknown.status_code == 400 and "model" in unknown.json()
+
+
+def test_it_refuses_to_link_a_closed_weight_price_to_a_model(staff_api):
+    price = ApiPrice.objects.filter(closed_weights=True).first()
+    response = staff_api.patch(f"/api/v1/api-prices/{price.pk}/", {"model": "llama-3-1-8b"}, format="json")
+    assert response.status_code == 400
+    assert "model" in response.json()
+    price.refresh_from_db()
+    assert price.model is None
 
 
 def test_it_names_a_page_that_is_not_a_number(api):

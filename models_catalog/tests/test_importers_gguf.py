@@ -119,3 +119,35 @@ def test_header_only_accepts_the_start_of_a_file_with_the_same_byte_counts(tmp_p
     assert summary["complete"] is False
     with pytest.raises(GGUFImportError, match="truncated"):
         gguf_read(start)
+
+
+def _windowed(path, arch: str, layers: int, pattern=None):
+    from gguf import GGUFWriter
+
+    writer = GGUFWriter(path, arch)
+    writer.add_block_count(layers)
+    writer.add_embedding_length(256)
+    writer.add_head_count(4)
+    writer.add_sliding_window(1024)
+    if pattern is not None:
+        writer.add_array(f"{arch}.attention.sliding_window_pattern", pattern)
+    import numpy as np
+    writer.add_tensor("token_embd.weight", np.zeros((512, 256), dtype=np.float16))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_it_reads_which_layers_slide(tmp_path):
+    # A per-layer pattern (true = sliding): 5 sliding then 1 global, twice -> 2 global layers.
+    pattern = ([True] * 5 + [False]) * 2
+    arch = gguf_read(_windowed(tmp_path / "a.gguf", "gemma4", 12, pattern))["architecture"]
+    assert (arch["sliding_window"], arch["n_global_layers"]) == (1024, 2)
+    # Gemma 2 alternates: 42 layers, 21 global.
+    arch = gguf_read(_windowed(tmp_path / "b.gguf", "gemma2", 42))["architecture"]
+    assert arch["n_global_layers"] == 21
+    # A window without a rule: sized as full attention, and said so.
+    arch = gguf_read(_windowed(tmp_path / "c.gguf", "llama", 8))["architecture"]
+    assert arch["sliding_window"] is None and "not which layers slide" in arch["notes"]

@@ -96,3 +96,11 @@ def test_it_blends_api_prices_seventy_thirty():
 def test_it_rejects_negative_api_prices():
     price = ApiPrice(provider="P", model_label="M", usd_per_1m_input=-1.0, usd_per_1m_output=3.0, as_of="x", source="t")
     assert errors_of(price)["usd_per_1m_input"] == ["A price cannot be negative."]
+
+
+def test_a_closed_weight_price_cannot_name_a_model():
+    model = ModelArchitecture(name="M", slug="m")
+    price = ApiPrice(provider="P", model_label="M", model=model, closed_weights=True, usd_per_1m_input=1.0,
+                     usd_per_1m_output=3.0, as_of="x", source="t")
+    price.model_id = 1
+    assert "model" in errors_of(price)

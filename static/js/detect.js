@@ -47,14 +47,30 @@ async function detect(container) {
     say(result, `Your browser reports “${seen}”${memory}; no catalog device matches it: pick yours in the list.`);
     return;
   }
-  if (select) select.value = candidates[0].slug;
-  const others = candidates.slice(1).map((c) => c.name).join(", ");
-  say(result, `Your browser reports “${seen}”${memory}. Proposed: ${candidates[0].name}` +
-    (others ? ` (or ${others})` : "") + ". Change it in the list if it is not yours.");
+  if (select) {
+    select.value = candidates[0].slug;
+    const others = candidates.slice(1).map((c) => c.name).join(", ");
+    say(result, `Your browser reports “${seen}”${memory}. Proposed: ${candidates[0].name}` +
+      (others ? ` (or ${others})` : "") + ". Change it in the list if it is not yours.");
+    return;
+  }
+  // No list on this page: the proposals as links to their pages.
+  say(result, `Your browser reports “${seen}”${memory}. Proposed: `);
+  candidates.forEach((candidate, index) => {
+    const link = document.createElement("a");
+    link.href = candidate.url;
+    link.textContent = candidate.name;
+    if (index) result.append(", ");
+    result.append(link);
+  });
+  result.append(".");
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   for (const container of document.querySelectorAll("[data-detect]")) {
+    // A page may load this file twice (its own tag and the include's): bind each button once.
+    if (container.dataset.bound) continue;
+    container.dataset.bound = "true";
     container.hidden = false;
     container.querySelector("[data-detect-button]").addEventListener("click", () => {
       detect(container).catch(() => say(container.querySelector("[data-detect-result]"),

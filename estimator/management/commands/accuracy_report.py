@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 
 from estimator.core.accuracy import accuracy_report
 from estimator.core.priors import load_priors
-from models_catalog.sources import load_devices, load_models, load_quants
+from catalog_sources import load_devices, load_models, load_quants
 
 
 class Command(BaseCommand):

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand
 
 from estimator.core.priors import PRIORS_PATH
 from estimator.core.priors_build import build_priors_document, check_finite, write_priors
-from models_catalog.sources import load_devices, load_models, load_quants
+from catalog_sources import load_devices, load_models, load_quants
 
 
 class Command(BaseCommand):

@@ -128,6 +128,14 @@ def test_detect_my_device_proposes_the_gpu_the_browser_reports(browser):
         browser.screenshot("home-detect")
         browser.find("#pick-device button[type=submit]").click()
         browser.wait_for(lambda d: d.current_url.endswith("/devices/nvidia-geforce-rtx-4070/"))
+
+        # On a device page, "Not your device?" opens the same picker with its detect button.
+        browser.open("/devices/nvidia-l4/")
+        browser.find("details.pick summary").click()
+        browser.find("[data-detect-button]").click()
+        browser.wait_for(lambda d: "Proposed" in text(browser, "[data-detect-result]"))
+        assert Select(browser.find("#f-device")).first_selected_option.get_attribute("value") == "nvidia-geforce-rtx-4070"
+        assert browser.console_errors() == []
     finally:
         browser.driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
 

@@ -3,11 +3,12 @@
 from pathlib import Path
 
 import pandas as pd
-from django.conf import settings
+import pytest
 
-from models_catalog import sources
+import catalog_sources as sources
 
-DATA = Path(settings.HWFIT_SHARED_DATA)
+# The sourced CSVs this repository ships (what HWFIT_SHARED_DATA points at by default).
+DATA = Path(__file__).resolve().parents[2] / "fixtures" / "sources"
 
 
 def test_it_reads_every_model_row_with_its_source():
@@ -43,7 +44,7 @@ def test_it_tells_full_attention_diffusion_from_block_causal():
 def test_it_leaves_unknown_fields_empty_rather_than_zero():
     frame = sources.load_models(DATA).set_index("name")
     assert frame.loc["LLaDA2.0-flash", ["n_kv_heads", "head_dim"]].isna().all()
-    assert frame.loc["LLaDA2.0-flash", "tied_embeddings"] is None
+    assert not frame.loc["LLaDA2.0-flash", "tied_embeddings"]
     assert frame.loc["Llama 3.1 8B", "n_experts"] is None or frame.loc["Llama 3.1 8B"].isna()["n_experts"]
 
 
@@ -138,10 +139,8 @@ def test_every_apple_device_has_a_bandwidth():
 def test_it_states_tied_embeddings_as_each_config_does():
     frame = sources.load_models(DATA).set_index("name")
     # Llama 3.2 and the Gemma families share one matrix for input and output; Llama 3.1 and Qwen2.5 7B+ do not.
-    assert frame.loc["Llama 3.2 1B", "tied_embeddings"] is True
-    assert frame.loc["Gemma 3 4B IT", "tied_embeddings"] is True
-    assert frame.loc["Llama 3.1 8B", "tied_embeddings"] is False
-    assert frame.loc["Qwen2.5 72B", "tied_embeddings"] is False
+    assert frame.loc["Llama 3.2 1B", "tied_embeddings"] and frame.loc["Gemma 3 4B IT", "tied_embeddings"]
+    assert not frame.loc["Llama 3.1 8B", "tied_embeddings"] and not frame.loc["Qwen2.5 72B", "tied_embeddings"]
     assert "tied_embeddings: tie_word_embeddings true" in frame.loc["Llama 3.2 1B", "source"]
     stated = (pd.read_csv(DATA / "models.csv", dtype=str, keep_default_na=False)["tied_embeddings"] != "").sum()
     assert frame["tied_embeddings"].notna().sum() == stated
@@ -156,3 +155,82 @@ def test_it_gives_qwen2_5_72b_and_dream_their_config_shapes():
     assert frame.loc["Dream 7B Instruct (v0)", "total_params_b"] == 7.6
     assert frame.loc["d3LLM-Dream", "hidden_size"] == 3584 and frame.loc["d3LLM-LLaDA", "vocab_size"] == 126464
     assert frame.loc["SDAR-8B-Chat", "vocab_size"] == 151936
+
+
+def test_every_api_price_is_linked_closed_weight_or_named_unlinked_by_a_rule():
+    models = sources.load_models(DATA)
+    prices = sources.load_api_prices(DATA, models["name"])
+    linked = prices["model_name"].notna()
+    closed = prices["closed_weights"]
+    assert not (linked & closed).any()
+    # 52 prices: 21 name an open-weight catalog model, 30 an API-only model (12 GPT, 5 Claude, 6 Gemini,
+    # 4 Grok, Mistral Medium 3, Codestral, Qwen3.6 Plus); Qwen3.5 9B is open but not describable.
+    assert (len(prices), linked.sum(), closed.sum()) == (52, 21, 30)
+    assert list(prices.loc[~linked & ~closed, "model_label"]) == ["Qwen3.5 9B"]
+    by_label = prices.set_index(["provider", "model_label"])
+    assert by_label.loc[("Fireworks AI", "MiniMax 2.7"), "model_name"] == "MiniMax M2.7"
+    assert by_label.loc[("Anthropic", "Claude Opus 4.7"), "closed_weights"]
+    assert prices["tier"].str.len().min() > 0 and prices["as_of"].str.len().min() > 0
+
+
+def test_a_link_rule_must_say_open_or_closed_and_a_closed_one_names_no_model(tmp_path):
+    for csv in DATA.glob("*.csv"):
+        (tmp_path / csv.name).write_bytes(csv.read_bytes())
+    links = pd.read_csv(tmp_path / "api_model_links.csv", dtype=str, keep_default_na=False)
+    links.loc[links["pattern"] == "^Claude", "name"] = "Llama 3.1 8B"
+    links.to_csv(tmp_path / "api_model_links.csv", index=False)
+    line = int(links.index[links["pattern"] == "^Claude"][0]) + 2
+    with pytest.raises(sources.SourceError, match=rf"api_model_links.csv, row {line}, column 'name': a closed-weight rule"):
+        sources.load_api_prices(tmp_path, sources.load_models(DATA)["name"])
+    links.loc[links["pattern"] == "^Claude", ["name", "weights"]] = ["", "maybe"]
+    links.to_csv(tmp_path / "api_model_links.csv", index=False)
+    with pytest.raises(sources.SourceError, match=rf"row {line}, column 'weights': 'maybe' is not one of open, closed"):
+        sources.load_api_prices(tmp_path, sources.load_models(DATA)["name"])
+
+
+def copy_of_sources(tmp_path: Path) -> Path:
+    for csv in DATA.glob("*.csv"):
+        (tmp_path / csv.name).write_bytes(csv.read_bytes())
+    return tmp_path
+
+
+@pytest.mark.parametrize(("column", "value", "reason"), [
+    ("name", "Gemma 9", "'Gemma 9' is not a model of models.csv"),
+    ("field", "n_layers", "'n_layers' is not one of n_global_layers"),
+    ("value", "ten", "'ten' is not a number"),
+    ("value", "-2", "'-2' is not a positive whole number"),
+    ("source", "", "a fact needs its source"),
+])
+def test_a_layout_row_that_cannot_be_read_is_named_by_row_and_column(tmp_path, column, value, reason):
+    folder = copy_of_sources(tmp_path)
+    layouts = pd.read_csv(folder / "model_layouts.csv", dtype=str, keep_default_na=False)
+    index = layouts.index[(layouts["name"] == "Gemma 2 9B") & (layouts["field"] == "n_global_layers")][0]
+    layouts.loc[index, column] = value
+    layouts.to_csv(folder / "model_layouts.csv", index=False)
+    with pytest.raises(sources.SourceError, match=rf"model_layouts.csv, row {index + 2}, column '{column}': {reason}"):
+        sources.load_models(folder)
+
+
+def test_extra_facts_and_layouts_come_from_their_tables_with_their_sources():
+    frame = sources.load_models(DATA).set_index("name")
+    # model_extra_facts.csv: Fast-dLLM Fig. 1(b), LLaDA GSM8K 256 with cache, threshold 0.9: 3.01 tokens per step.
+    assert frame.loc["LLaDA 8B Instruct", "tokens_per_forward"] == 3.01
+    assert "arXiv:2505.22618" in frame.loc["LLaDA 8B Instruct", "source"]
+    # model_layouts.csv: gpt-oss-120b's layer_types hold 18 full-attention layers of 36.
+    assert frame.loc["gpt-oss-120b", "n_global_layers"] == 18
+    assert frame.loc["Kimi K2.6", "kv_lora_rank"] == 512 and frame.loc["GLM 4.7", "n_dense_layers"] == 3
+    assert not frame["source"].str.contains("DIFFUSION.md|DESIGN.md|shared/").any()
+
+
+def test_runtimes_come_from_their_table():
+    runtimes = sources.load_runtimes(DATA).set_index("slug")
+    assert runtimes.loc["llama-cpp", "homepage"] == "https://github.com/ggml-org/llama.cpp"
+    assert not runtimes["source"].str.contains("DESIGN.md").any()
+
+
+def test_the_a10g_takes_its_stated_peak_not_the_a10s_rate():
+    devices = sources.load_devices(DATA).set_index("name")
+    # 70 TFLOPS dense (llm-analysis's A10G table, next to 125 for the A10), no longer 72 x 1710 MHz x 1024 = 126.1.
+    assert devices.loc["NVIDIA A10G", "fp16_tflops"] == 70.0
+    assert devices.loc["NVIDIA A10G", "fp16_peak_basis"] == "stated"
+    assert "fp16_tflops" not in devices.loc["NVIDIA A10G", "derived_fields"]
