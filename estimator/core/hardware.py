@@ -21,7 +21,7 @@ from estimator.core.units import GB, GIB, TERA
 # Order in which peaks are tried for each compute dtype (first published one wins).
 PEAK_FALLBACK: dict[str, tuple[str, ...]] = {
     "fp4": ("fp4_tflops", "fp16_tflops", "bf16_tflops", "fp32_tflops", "shader_fp16_tflops"),
-    "fp8": ("fp8_tflops", "fp16_tflops", "bf16_tflops", "fp4_tflops/2", "fp32_tflops", "shader_fp16_tflops"),
+    "fp8": ("fp8_tflops", "fp4_tflops/2", "fp16_tflops", "bf16_tflops", "fp32_tflops", "shader_fp16_tflops"),
     "int8": ("int8_tops", "fp4_tflops/2", "fp16_tflops", "bf16_tflops", "fp32_tflops", "shader_fp16_tflops"),
     "fp16": ("fp16_tflops", "bf16_tflops", "fp4_tflops/4", "fp32_tflops", "shader_fp16_tflops"),
     "bf16": ("bf16_tflops", "fp16_tflops", "fp4_tflops/4", "fp32_tflops", "shader_fp16_tflops"),
