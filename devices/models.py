@@ -116,7 +116,10 @@ class OfferTier(models.TextChoices):
 
 
 class CloudOffer(SourcedRecord):
-    """A provider's hourly price for renting `gpu_count` of a device, as published on `as_of`."""
+    """A provider's price per GPU-hour for renting `gpu_count` of a device, as published on `as_of`.
+
+    `cloud_offers.csv` states every price per GPU-hour (docs/data.md), so an 8-GPU offer's
+    `usd_per_hour` is already the price of one of its GPUs."""
 
     provider = models.CharField(max_length=80)
     device_label = models.CharField("device (as the provider names it)", max_length=200)
@@ -143,7 +146,12 @@ class CloudOffer(SourcedRecord):
 
     @property
     def usd_per_gpu_hour(self) -> float:
-        return self.usd_per_hour / self.gpu_count
+        return self.usd_per_hour
+
+    @property
+    def usd_per_offer_hour(self) -> float:
+        """What renting the whole offer costs an hour: every one of its GPUs at the per-GPU price."""
+        return self.usd_per_hour * self.gpu_count
 
     def clean(self) -> None:
         super().clean()

@@ -46,9 +46,12 @@ def test_it_rejects_an_offer_with_a_zero_price():
     assert caught.value.message_dict["usd_per_hour"] == ["The hourly price must be greater than 0."]
 
 
-def test_it_prices_an_offer_per_gpu_hour():
-    offer = CloudOffer(provider="P", device_label="8x H100", gpu_count=8, usd_per_hour=24.0, tier="on-demand", as_of="x", source="t")
+def test_it_reads_an_offers_price_as_per_gpu_hour_already():
+    # cloud_offers.csv prices are per GPU-hour: an 8x H100 offer at $3.00 is $3.00 per GPU-hour
+    # (not 3.00 / 8 = $0.375), and the whole 8-GPU node costs 8 x 3.00 = $24.00 an hour.
+    offer = CloudOffer(provider="P", device_label="8x H100", gpu_count=8, usd_per_hour=3.0, tier="on-demand", as_of="x", source="t")
     assert offer.usd_per_gpu_hour == 3.0
+    assert offer.usd_per_offer_hour == 24.0
 
 
 @pytest.mark.parametrize("value", [float("inf"), float("nan")])
