@@ -6,6 +6,7 @@ import io
 from rest_framework.renderers import BaseRenderer
 
 from estimator.services import flat_record
+from hwfit.csv_cells import spreadsheet_safe
 
 
 class CompatibilityCSVRenderer(BaseRenderer):
@@ -16,7 +17,10 @@ class CompatibilityCSVRenderer(BaseRenderer):
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
-        rows = [flat_record(record) for record in data] if isinstance(data, list) else [flat_record(data)]
+        records = data if isinstance(data, list) else [data]
+        # Names come from the catalog, which staff and imports fill: a name starting with `=` is
+        # written as text, not as a formula the spreadsheet would run.
+        rows = [{key: spreadsheet_safe(cell) for key, cell in flat_record(record).items()} for record in records]
         out = io.StringIO()
         if rows:
             writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")

@@ -9,7 +9,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers as drf_serializers
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -18,7 +17,8 @@ from rest_framework.views import APIView
 from estimator import services
 from estimator.api import serializers
 from estimator.api.renderers import CompatibilityCSVRenderer
-from hwfit.api_base import CatalogPagination, errors_by_field
+from hwfit.api_base import CatalogPagination, JSONParser, errors_by_field
+from hwfit.api_schema import PAGE_PARAMETERS
 
 
 def _scenario_errors(exc: services.ScenarioInputError, *, batch: bool) -> drf_serializers.ValidationError:
@@ -122,7 +122,7 @@ class CompatibilityMixin:
     @extend_schema(
         summary="Estimates against every device (for a model) or every model (for a device)",
         parameters=[
-            serializers.CompatibilityQuerySerializer, FORMAT_PARAMETER,
+            serializers.CompatibilityQuerySerializer, FORMAT_PARAMETER, *PAGE_PARAMETERS,
             OpenApiParameter("quantization", OpenApiTypes.STR, examples=[OpenApiExample("Q4_K_M and Q8_0", value="q4-k-m,q8-0")],
                              description="Quantization slugs, comma-separated (default: every quantization)."),
         ],
