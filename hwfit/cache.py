@@ -29,7 +29,9 @@ class ResilientRedisCache(RedisCache):
         options = dict(params.get("OPTIONS") or {})
         self.retry_after = float(options.pop("RETRY_AFTER", 5.0))
         super().__init__(server, {**params, "OPTIONS": {**DEFAULT_OPTIONS, **options}})
-        self.local = LocMemCache(f"hwfit-fallback-{server}", {"TIMEOUT": params.get("TIMEOUT", 300)})
+        # Named by server and prefix, so that every thread's instance of this cache shares one memory.
+        self.local = LocMemCache(f"hwfit-fallback-{server}-{params.get('KEY_PREFIX', '')}",
+                                 {"TIMEOUT": params.get("TIMEOUT", 300)})
         self._down_until = 0.0
 
     @property

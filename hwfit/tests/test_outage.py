@@ -5,15 +5,8 @@ The outage is made on that database only: new connections are refused (`ALLOW_CO
 false`) and the server's open ones terminated; both are undone whatever the test's outcome.
 """
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import psycopg
@@ -21,60 +14,10 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
+from hwfit.tests.live_server import APPLICATION_NAME, database_url, server  # noqa: F401
 from hwfit.tests.test_throttling import DOWN_URL, REDIS_URL, redis_cache
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
-
-ROOT = Path(__file__).resolve().parents[2]
-APPLICATION_NAME = "hwfit-outage-test"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def database_url(settings_dict: dict, name: str, **query: str) -> str:
-    host, port, user = settings_dict["HOST"] or "127.0.0.1", settings_dict["PORT"] or 5432, settings_dict["USER"]
-    password = f":{settings_dict['PASSWORD']}" if settings_dict["PASSWORD"] else ""
-    tail = "&".join(f"{key}={value}" for key, value in query.items())
-    return f"postgres://{user}{password}@{host}:{port}/{name}" + (f"?{tail}" if tail else "")
-
-
-@pytest.fixture(scope="module")
-def server(django_db_setup, django_db_blocker) -> Iterator[str]:
-    """gunicorn (2 workers) on the test database, as `make serve` runs it, with Redis as cache and broker."""
-    if connection.vendor != "postgresql":
-        pytest.skip("the outage is made with PostgreSQL's own controls")
-    with django_db_blocker.unblock():
-        settings_dict = connection.settings_dict
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(settings_dict, settings_dict["NAME"], application_name=APPLICATION_NAME),
-        "DEBUG": "false", "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2",
-        "CACHE_URL": REDIS_URL, "CELERY_BROKER_URL": REDIS_URL, "HWFIT_ANON_THROTTLE": "100000/minute",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "hwfit/gunicorn_conf.py", "hwfit.wsgi:application"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz/", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("gunicorn did not start: " + process.stderr.read1(4000).decode(errors="replace"))
-        yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-
 
 @contextmanager
 def database_down(settings_dict: dict) -> Iterator[None]:

@@ -1,6 +1,5 @@
 """Throttling: keyed on the real client address, counted in the shared cache, never an error."""
 
-import os
 import uuid
 
 import pytest
@@ -8,11 +7,10 @@ from django.core.cache import caches
 from django.test import override_settings
 
 from hwfit.cache import ResilientRedisCache
+from hwfit.tests.live_server import REDIS_URL
 
 pytestmark = pytest.mark.django_db
 
-# A Redis database the suite may write to (keys carry a per-test prefix); CI starts Redis.
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 # Nothing listens on port 1: the connection is refused at once, as when Redis is down.
 DOWN_URL = "redis://127.0.0.1:1/0"
 
