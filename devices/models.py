@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from hwfit.catalog_base import SourcedRecord, positive_constraints
+from hwfit.catalog_base import SourcedRecord, positive_constraints, positive_errors
 
 
 class DeviceKind(models.TextChoices):
@@ -69,12 +69,7 @@ class Device(SourcedRecord):
 
     def clean(self) -> None:
         super().clean()
-        errors: dict[str, str] = {}
-        for field in _DEVICE_POSITIVE:
-            value = getattr(self, field)
-            if value is not None and value <= 0:
-                label = self._meta.get_field(field).verbose_name
-                errors[field] = f"{label[0].upper()}{label[1:]} must be greater than 0 (leave it empty if unknown)."
+        errors = positive_errors(self, _DEVICE_POSITIVE)
         if self.usable_memory_fraction is not None and not (0 < self.usable_memory_fraction <= 1):
             errors["usable_memory_fraction"] = "The usable memory fraction must be greater than 0 and at most 1."
         if self.launch_year is not None and self.launch_year < 1990:

@@ -16,6 +16,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
+from estimator.services import ScenarioInputError
 from hwfit.api_base import errors_by_field
 from hwfit.middleware import RETRY_AFTER_S, is_database_outage, unavailable_response
 
@@ -24,6 +25,9 @@ def exception_handler(exc, context):
     # Domain code raises Django's ValidationError with field -> reason; show it like DRF's own.
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=errors_by_field(exc))
+    elif isinstance(exc, ScenarioInputError):
+        # Scenarios the estimator cannot resolve: each bad field by scenario (batch) or alone.
+        exc = exceptions.ValidationError(detail=exc.detail)
     if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, list):
         # Errors that name no field still come as an object, like every other error body.
         exc = exceptions.ValidationError(detail={api_settings.NON_FIELD_ERRORS_KEY: exc.detail})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, re_path
 from rest_framework.reverse import reverse
 from rest_framework.routers import APIRootView, DefaultRouter
+from rest_framework.urlpatterns import format_suffix_patterns
 
 from devices.api.views import CloudOfferViewSet, DeviceViewSet
-from estimator.api.views import EstimateView
+from estimator.api.views import DeviceCompatibilityView, EstimateView, ModelCompatibilityView
+from hwfit.api_base import SLUG
 from models_catalog.api.views import ApiPriceViewSet, ModelArchitectureViewSet, QuantizationFormatViewSet, RuntimeViewSet
 
 
@@ -35,7 +37,14 @@ router.register("runtimes", RuntimeViewSet, basename="runtime")
 router.register("cloud-offers", CloudOfferViewSet, basename="cloud-offer")
 router.register("api-prices", ApiPriceViewSet, basename="api-price")
 
+# The estimator's tables under the catalog records' URLs (named as a router action would be).
+compatibility = format_suffix_patterns([
+    re_path(rf"^models/(?P<slug>{SLUG})/compatibility/$", ModelCompatibilityView.as_view(), name="model-compatibility"),
+    re_path(rf"^devices/(?P<slug>{SLUG})/compatibility/$", DeviceCompatibilityView.as_view(), name="device-compatibility"),
+])
+
 urlpatterns = [
     path("estimate/", EstimateView.as_view(), name="estimate"),
+    *compatibility,
     *router.urls,
 ]

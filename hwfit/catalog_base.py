@@ -42,3 +42,15 @@ def positive_constraints(model_name: str, fields: tuple[str, ...]) -> list[model
         models.CheckConstraint(condition=positive(field), name=f"{model_name}_{field}_positive")
         for field in fields
     ]
+
+
+def positive_errors(record: models.Model, fields: tuple[str, ...]) -> dict[str, str]:
+    """The `clean()` side of `positive_constraints`: each field given as 0 or less, with its reason."""
+    errors = {}
+    for field in fields:
+        value = getattr(record, field)
+        if value is not None and value <= 0:
+            label = str(record._meta.get_field(field).verbose_name)
+            # Only the first letter: "KV heads", "Memory bandwidth (GB/s)" keep their capitals.
+            errors[field] = f"{label[0].upper()}{label[1:]} must be greater than 0 (leave it empty if unknown)."
+    return errors

@@ -8,7 +8,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 
 from estimator.core.schema import COMPUTE_DTYPES, DEVICE_KINDS
-from hwfit.catalog_base import SourcedRecord, positive, positive_constraints
+from hwfit.catalog_base import SourcedRecord, positive, positive_constraints, positive_errors
 
 
 class GenerationMode(models.TextChoices):
@@ -148,10 +148,7 @@ class ModelArchitecture(SourcedRecord):
                 errors["tokens_per_forward"] = (
                     f"Tokens per forward ({self.tokens_per_forward:g}) cannot exceed the block size ({self.block_size})."
                 )
-        for field in _MODEL_POSITIVE:
-            value = getattr(self, field)
-            if value is not None and value <= 0 and field not in errors:
-                errors[field] = f"{self._meta.get_field(field).verbose_name.capitalize()} must be greater than 0 (leave it empty if unknown)."
+        errors = positive_errors(self, _MODEL_POSITIVE) | errors  # a reason found above wins
         if not isinstance(self.benchmark_scores, dict):
             errors["benchmark_scores"] = 'Benchmark scores must be an object such as {"MMLU": 71.2}.'
         if errors:

@@ -4,11 +4,10 @@ from rest_framework import viewsets
 
 from devices.api import filters, serializers
 from devices.models import CloudOffer, Device
-from estimator.api.views import CompatibilityMixin
 from hwfit.api_base import SLUG
 
 
-class DeviceViewSet(CompatibilityMixin, viewsets.ModelViewSet):
+class DeviceViewSet(viewsets.ModelViewSet):
     """Devices: GPUs, Apple silicon, TPUs, CPUs and NPUs with their published capacities."""
 
     queryset = Device.objects.all()
@@ -21,7 +20,6 @@ class DeviceViewSet(CompatibilityMixin, viewsets.ModelViewSet):
     ordering_fields = ["name", "vendor", "memory_gb", "memory_bandwidth_gbs", "fp16_tflops", "bf16_tflops",
                        "fp8_tflops", "tdp_w", "launch_year", "launch_price_usd"]
     ordering = ["vendor", "name"]
-    compatibility_of = "device"
 
 
 class CloudOfferViewSet(viewsets.ModelViewSet):

@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample, OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema,
 )
-from rest_framework import serializers as drf_serializers
-from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from devices.models import Device
 from estimator import services
 from estimator.api import serializers
 from estimator.api.renderers import CompatibilityCSVRenderer
-from hwfit.api_base import CatalogPagination, JSONParser, errors_by_field
+from hwfit.api_base import CatalogPagination, JSONParser
 from hwfit.api_schema import PAGE_PARAMETERS
-
-
-def _scenario_errors(exc: services.ScenarioInputError, *, batch: bool) -> drf_serializers.ValidationError:
-    # The same shape DRF gives a list field's errors: {"scenarios": {index: {field: [reasons]}}}.
-    if batch:
-        return drf_serializers.ValidationError({"scenarios": exc.errors})
-    return drf_serializers.ValidationError(exc.errors[0])
+from models_catalog.models import ModelArchitecture
 
 
 ONE_SCENARIO = {"model": "llama-3-1-8b", "quantization": "q4-k-m", "device": "nvidia-geforce-rtx-4090",
@@ -81,17 +74,11 @@ class EstimateView(APIView):
         if isinstance(data, dict) and "scenarios" in data:
             batch = serializers.EstimateBatchSerializer(data=data)
             batch.is_valid(raise_exception=True)
-            try:
-                results = services.estimate_scenarios(scenarios=batch.validated_data["scenarios"])
-            except services.ScenarioInputError as exc:
-                raise _scenario_errors(exc, batch=True) from exc
+            results = services.estimate_scenarios(scenarios=batch.validated_data["scenarios"])
             return Response({"count": len(results), "results": results})
         scenario = serializers.ScenarioSerializer(data=data)
         scenario.is_valid(raise_exception=True)
-        try:
-            return Response(services.estimate_one(scenario=scenario.validated_data))
-        except services.ScenarioInputError as exc:
-            raise _scenario_errors(exc, batch=False) from exc
+        return Response(services.estimate_one(scenario=scenario.validated_data))
 
     @extend_schema(
         summary="Estimate one scenario given as query parameters",
@@ -101,23 +88,27 @@ class EstimateView(APIView):
     def get(self, request):
         query = serializers.EstimateQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        try:
-            return Response(services.estimate_one(scenario=query.validated_data))
-        except services.ScenarioInputError as exc:
-            raise _scenario_errors(exc, batch=False) from exc
+        return Response(services.estimate_one(scenario=query.validated_data))
 
 
 FORMAT_PARAMETER = OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"],
                                     description="csv: the whole table as CSV (not paginated).")
 
 
-class CompatibilityMixin:
+class CompatibilityView(APIView):
     """`GET <record>/compatibility/`: every device for a model, or every model for a device.
 
     JSON is paginated like the catalog lists; `?format=csv` gives the whole table in one file.
+    Routed from hwfit/api_urls.py under the record's URL, so the catalog apps need not know the
+    estimator.
     """
 
+    # Reading a table writes nothing: open to everyone (throttled when anonymous).
+    permission_classes = [AllowAny]
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CompatibilityCSVRenderer]
     compatibility_of: str  # "model" or "device": which side the record in the URL is
+    record_model: type[ModelArchitecture] | type[Device]
+    lookup_example: str    # a seeded record, for the docs' "try it out" (hwfit/api_schema.py)
 
     @extend_schema(
         summary="Estimates against every device (for a model) or every model (for a device)",
@@ -131,23 +122,17 @@ class CompatibilityMixin:
             (200, "text/csv"): OpenApiTypes.STR,
             400: OpenApiResponse(description="Each bad query parameter and why."),
         },
-        filters=False,
     )
-    @action(detail=True, methods=["get"], pagination_class=None,
-            renderer_classes=[JSONRenderer, BrowsableAPIRenderer, CompatibilityCSVRenderer])
-    def compatibility(self, request, slug=None):
-        record = self.get_object()
+    def get(self, request, slug: str, format: str | None = None):
+        record = get_object_or_404(self.record_model, slug=slug)
         query = serializers.CompatibilityQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         workload = dict(query.validated_data)
-        try:
-            table = services.compatibility(
-                **{f"{self.compatibility_of}_slug": record.slug},
-                quantizations=workload.pop("quantization", None), runtime=workload.pop("runtime", None),
-                mode=workload.pop("mode", None), workload=workload,
-            )
-        except DjangoValidationError as exc:
-            raise drf_serializers.ValidationError(errors_by_field(exc)) from exc
+        table = services.compatibility(
+            **{f"{self.compatibility_of}_slug": record.slug},
+            quantizations=workload.pop("quantization", None), runtime=workload.pop("runtime", None),
+            mode=workload.pop("mode", None), workload=workload,
+        )
         if request.accepted_renderer.format == "csv":
             filename = f"hwfit-compatibility-{self.compatibility_of}-{record.slug}.csv"
             return Response(table[:], headers={"Content-Disposition": f'attachment; filename="{filename}"'})
@@ -161,3 +146,19 @@ class CompatibilityMixin:
             self.request.accepted_renderer = JSONRenderer()
             self.request.accepted_media_type = JSONRenderer.media_type
         return super().handle_exception(exc)
+
+
+class ModelCompatibilityView(CompatibilityView):
+    """One model on every device, for each quantization asked."""
+
+    compatibility_of = "model"
+    record_model = ModelArchitecture
+    lookup_example = "llama-3-1-8b"
+
+
+class DeviceCompatibilityView(CompatibilityView):
+    """Every model on one device, for each quantization asked."""
+
+    compatibility_of = "device"
+    record_model = Device
+    lookup_example = "nvidia-geforce-rtx-4090"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from estimator.core.architecture import Coded, col, coded
+from estimator.core.architecture import Coded, col, coded, map_combinations
 from estimator.core.units import GB, GIB, TERA
 
 # Order in which peaks are tried for each compute dtype (first published one wins).
@@ -84,6 +84,36 @@ def peak_flops(frame: pd.DataFrame, compute_dtype: Coded) -> tuple[np.ndarray, C
             peak[take] = peaks[name][take]
             source[take] = PEAK_COLUMNS.index(name)
     return peak, Coded(source, np.array(list(PEAK_COLUMNS) + [""], dtype=object))
+
+
+@dataclass
+class Peaks:
+    flops: np.ndarray            # FLOP/s of each row's compute dtype, as its runtime reaches it
+    source: Coded                # the catalog column it came from ('' if none)
+    is_fallback: np.ndarray      # the compute dtype's own peak is not published: a slower one stands in
+
+
+def runtime_peaks(frame: pd.DataFrame, compute_dtype: Coded, base_runtime: Coded) -> Peaks:
+    """Peak FLOP/s per row for its compute dtype on its runtime (`peak_flops` plus the runtime's kernels).
+
+    GGUF kernels compute FP8/FP4/INT8 formats in FP16 (GGUF_RUNTIMES); llama.cpp's FP16
+    accumulation doubles a GeForce part's FP16 rate (FP16_ACCUMULATE_*).
+    """
+    is_gguf = base_runtime.isin(GGUF_RUNTIMES)
+    if is_gguf.any():
+        low = compute_dtype.isin(("fp4", "fp8", "int8")) & is_gguf
+        compute_dtype = Coded(np.where(low, len(compute_dtype.uniques), compute_dtype.codes),
+                              np.append(compute_dtype.uniques, "fp16"))
+    peak, source = peak_flops(frame, compute_dtype)
+    fp16_acc = base_runtime.isin(FP16_ACCUMULATE_RUNTIMES) & compute_dtype.map(
+        lambda u: [d == "fp16" for d in u], dtype=bool) & source.eq("fp16_tflops")
+    if fp16_acc.any():
+        doubles = coded(frame, "device_name").map(
+            lambda u: [any(tag in name for tag in FP16_ACCUMULATE_DOUBLES) for name in u], dtype=bool)
+        peak = np.where(fp16_acc & doubles, 2.0 * peak, peak)
+    is_fallback = map_combinations([compute_dtype, source], lambda ds, ps: [
+        bool(p) and p != PEAK_FALLBACK[d][0] for d, p in zip(ds, ps)], dtype=bool)
+    return Peaks(flops=peak, source=source, is_fallback=is_fallback)
 
 
 @dataclass

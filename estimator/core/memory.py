@@ -159,6 +159,35 @@ def verdict(
     )
 
 
+def scenario_verdict(
+    mem: MemoryBreakdown,
+    m: ModelArrays,
+    usable: np.ndarray,
+    *,
+    offload_kind: np.ndarray,
+    multi_kind: np.ndarray,
+    usable_fraction: np.ndarray,
+    host_memory: np.ndarray,
+    n_devices_given: np.ndarray,
+    supported: np.ndarray,
+    max_devices: int = 8,
+) -> tuple[Verdict, np.ndarray]:
+    """`verdict` for a scenario frame, and its code once the scenario's own setup is applied.
+
+    Offload needs host RAM apart from the device's: a kind in OFFLOAD_KINDS whose memory is not
+    unified (usable fraction < 1 means the GPU shares the host's RAM). A given multi-device setup
+    that fits is `fits`; a weight format with no kernels for the device is `unsupported` (unless
+    its memory is unknown).
+    """
+    unified = np.nan_to_num(usable_fraction, nan=1.0) < 1.0
+    result = verdict(mem, m, usable, offload_kind & ~unified, multi_kind, host_memory, max_devices=max_devices)
+    given_fits = mem.per_device(n_devices_given) <= usable
+    code = result.code.copy()
+    code[(n_devices_given > 1) & given_fits] = FITS
+    code[~supported & (code != UNKNOWN)] = UNSUPPORTED
+    return result, code
+
+
 def max_batch(mem_at_batch1: MemoryBreakdown, usable: np.ndarray, n_devices: np.ndarray, cap: int) -> np.ndarray:
     """Largest batch whose memory fits on each of `n_devices` (tensor parallel; 1 = one device).
 

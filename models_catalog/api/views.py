@@ -2,13 +2,12 @@ from __future__ import annotations
 
 from rest_framework import viewsets
 
-from estimator.api.views import CompatibilityMixin
 from hwfit.api_base import SLUG
 from models_catalog.api import filters, serializers
 from models_catalog.models import ApiPrice, ModelArchitecture, QuantizationFormat, Runtime
 
 
-class ModelArchitectureViewSet(CompatibilityMixin, viewsets.ModelViewSet):
+class ModelArchitectureViewSet(viewsets.ModelViewSet):
     """Model architectures: what the estimator needs to size and time a model."""
 
     queryset = ModelArchitecture.objects.all()
@@ -21,7 +20,6 @@ class ModelArchitectureViewSet(CompatibilityMixin, viewsets.ModelViewSet):
     ordering_fields = ["name", "family", "total_params_b", "active_params_b", "max_context", "n_layers",
                        "hidden_size", "n_experts", "created_at", "updated_at"]
     ordering = ["name"]
-    compatibility_of = "model"
 
 
 class QuantizationFormatViewSet(viewsets.ModelViewSet):

@@ -43,6 +43,18 @@ def test_it_rejects_a_zero_parameter_count_with_a_hint_to_leave_it_empty():
     assert "leave it empty if unknown" in errors["vision_params_b"][0]
 
 
+def test_a_zero_field_is_named_by_its_label_with_its_capitals():
+    errors = errors_of(dense(vision_params_b=0.0, kv_lora_rank=0))
+    assert errors["vision_params_b"] == ["Vision encoder parameters (B) must be greater than 0 (leave it empty if unknown)."]
+    assert errors["kv_lora_rank"] == ["MLA latent size must be greater than 0 (leave it empty if unknown)."]
+
+
+def test_a_specific_reason_wins_over_the_positive_field_rule():
+    # tokens_per_forward 0 breaks both "at least one per forward" and "> 0": the first is the reason shown.
+    model = dense(generation_mode="block_diffusion", diffusion_attention="block_causal", tokens_per_forward=0)
+    assert errors_of(model)["tokens_per_forward"] == ["At least one token is committed per forward."]
+
+
 def test_it_requires_a_diffusion_family_for_block_diffusion_models():
     errors = errors_of(dense(generation_mode="block_diffusion"))
     assert "attention family" in errors["diffusion_attention"][0]

@@ -1,0 +1,83 @@
+"""Estimates and compatibility tables: resolve the request, call the core once, shape the result.
+
+The core runs once per request, whatever its size: a frame of 1,000 scenarios costs about what a
+frame of one does, which is how a batch answers in well under two seconds. Nothing here computes
+an estimate; the core does (`estimator/core/pipeline.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from django.core.exceptions import ValidationError
+
+from estimator.core import pipeline
+from estimator.services.catalog import Catalog, catalog_load
+from estimator.services.resolve import (
+    ScenarioInputError, core_workload, model_workload_errors, quantization_rows, runtime_errors, scenarios_resolve, workload_columns,
+)
+from estimator.services.results import ResultTable, context_within_window, result_records
+
+
+def _estimate(frame: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+    """The core's answer for a scenario frame, with the catalog's prices and what the request set."""
+    frame = pipeline.with_prices(frame, cloud_offers=catalog.offers, api_prices=catalog.prices)
+    result = pipeline.estimate(frame, calibrations=catalog.calibrations)
+    result["usd_per_kwh"] = frame["usd_per_kwh"].to_numpy()
+    result["context_within_window"] = context_within_window(result["context"], frame["max_context"])
+    return result
+
+
+def estimate_scenarios(*, scenarios: list[dict[str, Any]], catalog: Catalog | None = None) -> list[dict[str, Any]]:
+    """Estimates for validated scenarios (see estimator/api/serializers.py), one core call in all.
+
+    Each scenario names `model`, `quantization` and `device` by slug/name (str) or inline (dict),
+    optionally a `runtime` slug, and workload values (None = the core's default). Raises
+    ScenarioInputError naming each scenario's bad fields.
+    """
+    catalog = catalog or catalog_load()
+    resolved = scenarios_resolve(scenarios, catalog)
+    frame = pipeline.paired_scenarios(resolved.models, resolved.quantizations, resolved.devices,
+                                      **workload_columns(resolved.models, scenarios))
+    result = _estimate(frame, catalog)
+    return result_records(result, modes=[scenario.get("mode") for scenario in scenarios], inline=resolved.inline)
+
+
+def estimate_one(*, scenario: dict[str, Any]) -> dict[str, Any]:
+    """The estimate of one scenario. Raises ScenarioInputError whose `detail` names its fields alone."""
+    try:
+        return estimate_scenarios(scenarios=[scenario])[0]
+    except ScenarioInputError as exc:
+        raise ScenarioInputError(exc.errors, batch=False) from exc
+
+
+def compatibility(
+    *, model_slug: str | None = None, device_slug: str | None = None, quantizations: list[str] | None = None,
+    runtime: str | None = None, mode: str | None = None, workload: dict[str, Any],
+) -> ResultTable:
+    """One model on every device, or every model on one device, for each quantization asked.
+
+    Rows come in catalog order (model name, quantization bits descending, device vendor and name).
+    For one model, a workload it cannot run (diffusion on an autoregressive model, a context beyond
+    its window) is a ValidationError as for an estimate; for one device, such a model's row has no
+    diffusion figure (tokens_per_s null) or says `context_within_window: false`.
+    Raises ValidationError naming a bad query parameter.
+    """
+    catalog = catalog_load()
+    models = catalog.models.frame
+    devices = catalog.devices.frame
+    if model_slug is not None:
+        models = models[models["slug"] == model_slug]
+        # One model: a workload it cannot run is the request's mistake, as for an estimate.
+        problems = {} if models.empty else model_workload_errors({**workload, "mode": mode}, models.iloc[0].to_dict())
+        if problems:
+            raise ValidationError(problems)
+    if device_slug is not None:
+        devices = devices[devices["slug"] == device_slug]
+    reasons = runtime_errors(runtime, catalog)
+    if reasons:
+        raise ValidationError({"runtime": reasons})
+    frame = pipeline.scenarios(models, quantization_rows(catalog, quantizations), devices,
+                               **core_workload({**workload, "runtime": runtime}))
+    return ResultTable(_estimate(frame, catalog), mode=mode)

@@ -1,0 +1,208 @@
+"""The core's result frame as the API's result objects: JSON-safe, nested by section.
+
+`result_records` is the one place a core column gets its API name (`_SPEC`); a compatibility
+table is a `ResultTable` that formats only the rows a page shows; `flat_record` is a CSV row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from estimator.core.outputs import json_values
+
+
+def context_within_window(context: pd.Series | np.ndarray, max_context: pd.Series | np.ndarray) -> np.ndarray:
+    """Per row: the context fits the model's window (True/False), or None where the window is unknown."""
+    context = pd.to_numeric(pd.Series(np.asarray(context)), errors="coerce").to_numpy(dtype=np.float64)
+    window = pd.to_numeric(pd.Series(np.asarray(max_context)), errors="coerce").to_numpy(dtype=np.float64)
+    within = np.where(context <= window, True, False).astype(object)
+    within[np.isnan(window) | np.isnan(context)] = None
+    return within
+
+
+class ResultTable(Sequence):
+    """The core's result frame as a sequence of API result objects, formatted when sliced.
+
+    A compatibility table has thousands of rows and a JSON page shows fifty: the paginator slices
+    this, and only the rows of the page are turned into dicts.
+    """
+
+    def __init__(self, result: pd.DataFrame, *, mode: str | None):
+        self.result = result.reset_index(drop=True)
+        self.mode = mode
+
+    def __len__(self) -> int:
+        return len(self.result)
+
+    def __getitem__(self, index):
+        rows = self.result.iloc[index if isinstance(index, slice) else [index]]
+        n = len(rows)
+        records = result_records(rows, modes=[self.mode] * n, inline={part: [False] * n for part in
+                                                                      ("model", "quantization", "device")})
+        return records if isinstance(index, slice) else records[0]
+
+
+def _as_int(values: list[Any]) -> list[int | None]:
+    return [None if v is None else int(v) for v in values]
+
+
+def _rules(values: list[Any]) -> list[list[str]]:
+    """'head_dim,kv_heads' -> ['head_dim', 'kv_heads']: the derivation rules a row used."""
+    return [[rule for rule in str(v or "").split(",") if rule] for v in values]
+
+
+# (section, API field, core column, converter). Section "" = top level.
+_SPEC: tuple[tuple[str, str, str, Callable[[list[Any]], list[Any]] | None], ...] = (
+    ("workload", "context_tokens", "context", _as_int),
+    ("workload", "prompt_tokens", "prompt_len", _as_int),
+    ("workload", "gen_tokens", "gen_len", _as_int),
+    ("workload", "decode_context_tokens", "decode_context", _as_int),
+    ("workload", "batch", "batch", _as_int),
+    ("workload", "block_size", "diffusion_block_size", _as_int),
+    ("workload", "steps_per_block", "diffusion_steps_per_block", _as_int),
+    ("workload", "kv_cache_dtype", "kv_dtype", None),
+    ("workload", "device_count", "n_devices", _as_int),
+    ("workload", "parallel", "parallel", None),
+    ("", "verdict", "verdict", None),
+    ("", "devices_needed", "devices_needed", _as_int),
+    ("", "layers_on_device", "layers_on_device", _as_int),
+    ("", "format_supported", "format_supported", None),
+    ("", "ttft_s", "ttft_s", None),
+    ("", "grade", "grade", None),
+    ("", "calibrated", "calibrated", None),
+    ("", "quality_tier", "quality_tier", None),
+    ("", "context_within_window", "context_within_window", None),
+    ("memory", "total_bytes", "mem_total_bytes", None),
+    ("memory", "weights_bytes", "mem_weights_bytes", None),
+    ("memory", "weights_embedding_bytes", "mem_weights_embedding_bytes", None),
+    ("memory", "weights_dense_bytes", "mem_weights_dense_bytes", None),
+    ("memory", "weights_experts_bytes", "mem_weights_experts_bytes", None),
+    ("memory", "vision_bytes", "mem_vision_bytes", None),
+    ("memory", "kv_cache_bytes", "mem_kv_cache_bytes", None),
+    ("memory", "activations_bytes", "mem_activations_bytes", None),
+    ("memory", "logits_bytes", "mem_logits_bytes", None),
+    ("memory", "overhead_bytes", "mem_overhead_bytes", None),
+    ("memory", "usable_bytes", "mem_usable_bytes", None),
+    ("memory", "headroom_bytes", "mem_headroom_bytes", None),
+    ("speed", "decode_tokens_per_s", "decode_tok_s", None),
+    ("speed", "decode_bound", "decode_bound", None),
+    ("speed", "prefill_tokens_per_s", "prefill_tok_s", None),
+    ("speed", "prefill_bound", "prefill_bound", None),
+    ("speed", "prefill_s", "prefill_s", None),
+    ("speed", "diffusion_tokens_per_s", "diffusion_tok_s", None),
+    ("speed", "diffusion_end_to_end_tokens_per_s", "diffusion_e2e_tok_s", None),
+    ("speed", "diffusion_bound", "diffusion_bound", None),
+    ("speed", "diffusion_s", "diffusion_s", None),
+    ("speed", "generation_tokens_per_s_batch1", "gen_tok_s_batch1", None),
+    ("speed", "max_batch", "max_batch", _as_int),
+    ("speed", "max_batch_tokens_per_s", "max_batch_tok_s", None),
+    ("speed", "max_batch_bound", "max_batch_bound", None),
+    ("cost", "usd_per_kwh", "usd_per_kwh", None),
+    ("cost", "power_w", "power_w", None),
+    ("cost", "energy_usd_per_mtok", "energy_usd_per_mtok", None),
+    ("cost", "energy_usd_per_mtok_max_batch", "energy_usd_per_mtok_max_batch", None),
+    ("cost", "rental_usd_per_hour", "rental_usd_per_hour", None),
+    ("cost", "rental_usd_per_mtok", "rental_usd_per_mtok", None),
+    ("cost", "rental_usd_per_mtok_max_batch", "rental_usd_per_mtok_max_batch", None),
+    ("cost", "api_usd_per_mtok", "api_usd_per_mtok", None),
+    ("working", "decode_pass_s", "decode_pass_s", None),
+    ("working", "decode_compute_s", "decode_compute_s", None),
+    ("working", "decode_memory_s", "decode_memory_s", None),
+    ("working", "decode_overhead_s", "decode_overhead_s", None),
+    ("working", "decode_flops", "decode_flops", None),
+    ("working", "decode_bytes", "decode_bytes", None),
+    ("working", "prefill_flops", "prefill_flops", None),
+    ("working", "prefill_bytes", "prefill_bytes", None),
+    ("working", "prefill_passes", "prefill_passes", None),
+    ("working", "diffusion_flops", "diffusion_flops", None),
+    ("working", "diffusion_bytes", "diffusion_bytes", None),
+    ("working", "diffusion_forwards", "diffusion_forwards", None),
+    ("working", "experts_touched_fraction", "experts_touched_frac", None),
+    ("working", "peak_flops", "peak_flops", None),
+    ("working", "peak_flops_source", "peak_flops_source", None),
+    ("working", "bandwidth_bytes_per_s", "bandwidth_bytes_s", None),
+    ("working", "peak_flops_is_fallback", "peak_flops_is_fallback", None),
+    ("working", "eff_m", "eff_m", None),
+    ("working", "eff_c", "eff_c", None),
+    ("working", "eff_attn", "eff_attn", None),
+    ("working", "bandwidth_cap_bytes_per_s", "bw_cap_bytes_s", None),
+    ("working", "t_fixed_s", "t_fixed_s", None),
+    ("working", "dequant_class", "dequant_class", None),
+    ("working", "prior_group", "prior_group", None),
+    ("working", "error_band_prefill", "error_band_prefill", None),
+    ("working", "derived", "derived", _rules),
+)
+
+
+def _mode_columns(result: pd.DataFrame, modes: list[str | None]) -> dict[str, np.ndarray]:
+    """The headline figures of each row's mode (default: the model's own generation mode)."""
+    diffusion_model = (result["generation_mode"] == "block_diffusion").to_numpy()
+    mode = np.array([m or "" for m in modes], dtype=object)
+    mode = np.where(mode == "", np.where(diffusion_model, "diffusion", "decode"), mode)
+    is_prefill, is_diffusion = mode == "prefill", mode == "diffusion"
+
+    def pick(decode: str, prefill: str, diffusion: str) -> np.ndarray:
+        return np.where(is_prefill, result[prefill].to_numpy(dtype=object),
+                        np.where(is_diffusion, result[diffusion].to_numpy(dtype=object), result[decode].to_numpy(dtype=object)))
+
+    return {
+        "mode": mode,
+        "tokens_per_s": pick("decode_tok_s", "prefill_tok_s", "diffusion_tok_s"),
+        "bound": pick("decode_bound", "prefill_bound", "diffusion_bound"),
+        "pass_s": pick("decode_pass_s", "prefill_s", "diffusion_s"),
+        "error_band": np.where(is_prefill, result["error_band_prefill"].to_numpy(dtype=object),
+                               result["error_band"].to_numpy(dtype=object)),
+    }
+
+
+def result_records(result: pd.DataFrame, *, modes: list[str | None], inline: dict[str, list[bool]]) -> list[dict[str, Any]]:
+    """The core's output frame as the API's result objects (one per row), NaN/inf -> None.
+
+    Columns are cleaned once each (not value by value per row), then zipped into rows.
+    """
+    n = len(result)
+    picked = _mode_columns(result, modes)
+    column = {name: json_values(result[name].tolist()) if name in result else [None] * n
+              for _, _, name, _ in _SPEC}
+    for _, _, name, convert in _SPEC:
+        if convert is not None:
+            column[name] = convert(column[name])
+    picked_clean = {name: json_values(values) for name, values in picked.items()}
+    identity = {
+        part: (json_values(result[f"{prefix}_slug"].tolist()), json_values(result[f"{prefix}_name"].tolist()))
+        for part, prefix in (("model", "model"), ("quantization", "quant"), ("device", "device"))
+    }
+    runtime = json_values(result["runtime"].tolist())
+    records = []
+    for i in range(n):
+        verdict = column["verdict"][i]
+        record: dict[str, Any] = {
+            part: {"slug": slugs[i] or None, "name": names[i], "inline": inline[part][i]}
+            for part, (slugs, names) in identity.items()
+        }
+        record["runtime"] = runtime[i]
+        record["mode"] = picked_clean["mode"][i]
+        record["fits"] = None if verdict == "unknown" else verdict == "fits"
+        record["tokens_per_s"] = picked_clean["tokens_per_s"][i]
+        record["bound"] = picked_clean["bound"][i]
+        record["error_band"] = picked_clean["error_band"][i]
+        sections: dict[str, dict[str, Any]] = {"workload": {}, "memory": {}, "speed": {}, "cost": {}, "working": {}}
+        for section, api_name, name, _ in _SPEC:
+            (sections[section] if section else record)[api_name] = column[name][i]
+        sections["working"]["pass_s"] = picked_clean["pass_s"][i]
+        record.update(sections)
+        records.append(record)
+    return records
+
+
+def flat_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A result object as one CSV row: nested fields as `section.field`, lists comma-joined."""
+    row: dict[str, Any] = {}
+    for key, value in record.items():
+        for name, cell in (value.items() if isinstance(value, dict) else [(None, value)]):
+            row[key if name is None else f"{key}.{name}"] = ",".join(cell) if isinstance(cell, list) else cell
+    return row
