@@ -13,7 +13,8 @@ import pandas as pd
 from django.core.exceptions import ValidationError
 
 from estimator.core import pipeline
-from estimator.services.catalog import Catalog, catalog_load
+from estimator.services.catalog import Catalog
+from estimator.services.catalog_cache import catalog_current, compatibility_cached
 from estimator.services.resolve import (
     ScenarioInputError, core_workload, model_workload_errors, quantization_rows, runtime_errors, scenarios_resolve, workload_columns,
 )
@@ -36,7 +37,7 @@ def estimate_scenarios(*, scenarios: list[dict[str, Any]], catalog: Catalog | No
     optionally a `runtime` slug, and workload values (None = the core's default). Raises
     ScenarioInputError naming each scenario's bad fields.
     """
-    catalog = catalog or catalog_load()
+    catalog = catalog or catalog_current()
     resolved = scenarios_resolve(scenarios, catalog)
     frame = pipeline.paired_scenarios(resolved.models, resolved.quantizations, resolved.devices,
                                       **workload_columns(resolved.models, scenarios))
@@ -62,9 +63,19 @@ def compatibility(
     For one model, a workload it cannot run (diffusion on an autoregressive model, a context beyond
     its window) is a ValidationError as for an estimate; for one device, such a model's row has no
     diffusion figure (tokens_per_s null) or says `context_within_window: false`.
-    Raises ValidationError naming a bad query parameter.
+    Raises ValidationError naming a bad query parameter. Computed once per catalog version and
+    query, then reused (estimator/services/catalog_cache.py).
     """
-    catalog = catalog_load()
+    key = (model_slug, device_slug, quantizations, runtime, mode, sorted(workload.items()))
+    return compatibility_cached(key, lambda catalog: _compatibility(
+        catalog, model_slug=model_slug, device_slug=device_slug, quantizations=quantizations, runtime=runtime,
+        mode=mode, workload=workload))
+
+
+def _compatibility(
+    catalog: Catalog, *, model_slug: str | None, device_slug: str | None, quantizations: list[str] | None,
+    runtime: str | None, mode: str | None, workload: dict[str, Any],
+) -> ResultTable:
     models = catalog.models.frame
     devices = catalog.devices.frame
     if model_slug is not None:

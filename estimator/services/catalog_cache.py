@@ -1,0 +1,178 @@
+"""The catalog kept in process memory, and compatibility tables kept in the cache, until the catalog changes.
+
+Loading the catalog into frames costs far more than estimating a scenario, so each process keeps
+the loaded catalog and reloads it only when its version changes. The version is checked on every
+request and has two parts, so that it is right across gunicorn processes whatever is down:
+
+- the database's own fingerprint: per catalog table, the row count and the newest `updated_at`
+  (per calibration fit table, the count, the newest id and which fits are accepted) — one query;
+- a token in the shared cache, replaced when a catalog row or a calibration fit is saved or
+  deleted (after the transaction commits), which also catches changes the fingerprint cannot
+  tell apart (a fit withdrawn and another accepted between two requests).
+
+A compatibility table is computed once per catalog version and workload, then reused from this
+process's memory or, when another process computed it, from the shared cache. A cache that
+cannot be reached (or answers garbage) only means computing the table again: never an error.
+See docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import pickle
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from django.apps import apps
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Model
+from django.db.models.signals import post_delete, post_save
+
+from estimator.services.catalog import Catalog, catalog_load
+from estimator.services.results import ResultTable
+
+logger = logging.getLogger(__name__)
+
+TOKEN_KEY = "estimator:catalog-token"
+# Tables computed by this process and kept in memory (a model's table is ~3,000 rows).
+MEMORY_TABLES = 64
+# Seconds a computed table stays in the shared cache (a new catalog version never reads it anyway).
+SHARED_TABLE_TIMEOUT_S = 3600
+
+# (app label, model name) of every table the estimator reads.
+CATALOG_MODELS = (
+    ("models_catalog", "ModelArchitecture"), ("models_catalog", "QuantizationFormat"), ("models_catalog", "Runtime"),
+    ("models_catalog", "ApiPrice"), ("devices", "Device"), ("devices", "CloudOffer"),
+)
+# Calibration fits replace the priors in estimates; their table may not exist in every deployment.
+FIT_MODEL = ("estimator", "CalibrationFit")
+
+_lock = threading.Lock()
+_prepared: tuple[str, Catalog] | None = None
+_tables: OrderedDict[str, ResultTable] = OrderedDict()
+
+
+def watched_models() -> list[type[Model]]:
+    found = [apps.get_model(app, name) for app, name in CATALOG_MODELS]
+    try:
+        found.append(apps.get_model(*FIT_MODEL))
+    except LookupError:
+        pass
+    return found
+
+
+def _fingerprint_sql() -> str:
+    quote = connection.ops.quote_name
+    parts = []
+    for model in watched_models():
+        table = quote(model._meta.db_table)
+        if any(field.name == "updated_at" for field in model._meta.concrete_fields):
+            summary = f"CAST(MAX({quote('updated_at')}) AS TEXT)"
+        else:
+            # Fits are never edited but `accepted`: the newest id and the sum of accepted ids.
+            pk, accepted = quote(model._meta.pk.column), quote("accepted")
+            summary = (f"CAST(MAX({pk}) AS TEXT) || ':' || "
+                       f"CAST(COALESCE(SUM(CASE WHEN {accepted} THEN {pk} ELSE 0 END), 0) AS TEXT)")
+        parts.append(f"SELECT {len(parts)}, COUNT(*), {summary} FROM {table}")
+    return " UNION ALL ".join(parts) + " ORDER BY 1"
+
+
+def catalog_version() -> str:
+    """A short digest that changes whenever a row the estimator reads changes (one query, one cache get)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_fingerprint_sql())
+        rows = cursor.fetchall()
+    try:
+        token = cache.get(TOKEN_KEY)
+    except Exception:  # noqa: BLE001 - a broken cache must not break estimates: the fingerprint still holds
+        logger.exception("catalog token unreadable")
+        token = None
+    return hashlib.blake2b(repr((rows, token)).encode(), digest_size=12).hexdigest()
+
+
+def catalog_current() -> Catalog:
+    """The catalog as of now: loaded once per version and kept in this process."""
+    return _current()[1]
+
+
+def _current() -> tuple[str, Catalog]:
+    global _prepared
+    version = catalog_version()
+    prepared = _prepared
+    if prepared is not None and prepared[0] == version:
+        return prepared
+    with _lock:
+        if _prepared is None or _prepared[0] != version:
+            _prepared = (version, catalog_load())
+            _tables.clear()
+        return _prepared
+
+
+def forget() -> None:
+    """Drop what this process keeps, as a new process starts (tests)."""
+    global _prepared
+    with _lock:
+        _prepared = None
+        _tables.clear()
+
+
+def compatibility_cached(key: tuple[Any, ...], compute: Callable[[Catalog], ResultTable]) -> ResultTable:
+    """The table for `key` (everything the request asked) at the current catalog version.
+
+    Looked up in this process, then in the shared cache; computed (and stored in both) otherwise.
+    """
+    version, catalog = _current()
+    digest = hashlib.blake2b(repr((version, key)).encode(), digest_size=16).hexdigest()
+    table = _tables.get(digest)
+    if table is not None:
+        _tables.move_to_end(digest)
+        return table
+    table = _shared_get(digest)
+    if table is None:
+        table = compute(catalog)
+        _shared_set(digest, table)
+    with _lock:
+        _tables[digest] = table
+        while len(_tables) > MEMORY_TABLES:
+            _tables.popitem(last=False)
+    return table
+
+
+def _shared_get(digest: str) -> ResultTable | None:
+    try:
+        stored = cache.get(f"estimator:compatibility:{digest}")
+        return None if stored is None else pickle.loads(stored)
+    except Exception:  # noqa: BLE001 - an unreachable cache or a stale pickle: compute instead
+        logger.warning("compatibility table %s not read from the cache", digest, exc_info=True)
+        return None
+
+
+def _shared_set(digest: str, table: ResultTable) -> None:
+    try:
+        cache.set(f"estimator:compatibility:{digest}", pickle.dumps(table, protocol=pickle.HIGHEST_PROTOCOL),
+                  SHARED_TABLE_TIMEOUT_S)
+    except Exception:  # noqa: BLE001 - not storing it only costs computing it again elsewhere
+        logger.warning("compatibility table %s not stored in the cache", digest, exc_info=True)
+
+
+def catalog_changed(**_: Any) -> None:
+    """Signal receiver: a watched row was saved or deleted; every process reloads once it commits."""
+    transaction.on_commit(_new_token)
+
+
+def _new_token() -> None:
+    try:
+        cache.set(TOKEN_KEY, uuid.uuid4().hex, None)
+    except Exception:  # noqa: BLE001 - the database fingerprint still tells the change
+        logger.warning("catalog token not replaced", exc_info=True)
+
+
+def connect_signals() -> None:
+    for model in watched_models():
+        post_save.connect(catalog_changed, sender=model, dispatch_uid=f"catalog-changed-save-{model._meta.label}")
+        post_delete.connect(catalog_changed, sender=model, dispatch_uid=f"catalog-changed-delete-{model._meta.label}")
