@@ -23,3 +23,11 @@ def staff_user(django_user_model):
 @pytest.fixture
 def plain_user(django_user_model):
     return django_user_model.objects.create_user("plain", password="pw-plain-1234")
+
+
+@pytest.fixture(autouse=True)
+def fresh_estimator_memory():
+    # Each test starts as a new process would: no catalog, tables or estimates kept in memory.
+    from estimator.services import catalog_cache
+
+    catalog_cache.forget()

@@ -19,6 +19,7 @@ See docs/operations.md.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import pickle
 import threading
@@ -28,12 +29,14 @@ from collections.abc import Callable
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Model
 from django.db.models.signals import post_delete, post_save
 
 from estimator.services.catalog import Catalog, catalog_load
+from estimator.services.resolve import ScenarioInputError
 from estimator.services.results import ResultTable
 
 logger = logging.getLogger(__name__)
@@ -41,6 +44,8 @@ logger = logging.getLogger(__name__)
 TOKEN_KEY = "estimator:catalog-token"
 # Tables computed by this process and kept in memory (a model's table is ~3,000 rows).
 MEMORY_TABLES = 64
+# Single estimates kept by this process (a result object is ~3 KB).
+MEMORY_ESTIMATES = 20_000
 # Seconds a computed table stays in the shared cache (a new catalog version never reads it anyway).
 SHARED_TABLE_TIMEOUT_S = 3600
 
@@ -55,6 +60,7 @@ FIT_MODEL = ("estimator", "CalibrationFit")
 _lock = threading.Lock()
 _prepared: tuple[str, Catalog] | None = None
 _tables: OrderedDict[str, ResultTable] = OrderedDict()
+_estimates: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
 
 def watched_models() -> list[type[Model]]:
@@ -110,6 +116,7 @@ def _current() -> tuple[str, Catalog]:
         if _prepared is None or _prepared[0] != version:
             _prepared = (version, catalog_load())
             _tables.clear()
+            _estimates.clear()
         return _prepared
 
 
@@ -119,6 +126,7 @@ def forget() -> None:
     with _lock:
         _prepared = None
         _tables.clear()
+        _estimates.clear()
 
 
 def compatibility_cached(key: tuple[Any, ...], compute: Callable[[Catalog], ResultTable]) -> ResultTable:
@@ -141,6 +149,39 @@ def compatibility_cached(key: tuple[Any, ...], compute: Callable[[Catalog], Resu
         while len(_tables) > MEMORY_TABLES:
             _tables.popitem(last=False)
     return table
+
+
+def estimates_cached(scenarios: list[dict[str, Any]],
+                     compute: Callable[[list[dict[str, Any]], Catalog], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Result objects for validated scenarios: those seen at this catalog version from memory, the rest
+    computed together (one core call) and remembered.
+
+    Raises ScenarioInputError with the indices of `scenarios` (not of the part computed).
+    """
+    _, catalog = _current()
+    # The site's energy price fills a scenario that gives none: it is part of what was asked.
+    keys = [json.dumps([scenario, settings.HWFIT_USD_PER_KWH], sort_keys=True, default=str) for scenario in scenarios]
+    found: dict[int, dict[str, Any]] = {}
+    for index, key in enumerate(keys):
+        record = _estimates.get(key)
+        if record is not None:
+            found[index] = record
+    missing = [index for index in range(len(scenarios)) if index not in found]
+    if missing:
+        try:
+            computed = compute([scenarios[index] for index in missing], catalog)
+        except ScenarioInputError as exc:
+            raise ScenarioInputError({missing[index]: errors for index, errors in exc.errors.items()},
+                                     batch=exc.batch) from exc
+        with _lock:
+            for index, record in zip(missing, computed):
+                found[index] = record
+                _estimates[keys[index]] = record
+            while len(_estimates) > MEMORY_ESTIMATES:
+                _estimates.popitem(last=False)
+    # Each caller gets its own dicts: a record kept here must not change under the next request.
+    return [{name: dict(value) if isinstance(value, dict) else value for name, value in found[index].items()}
+            for index in range(len(scenarios))]
 
 
 def _shared_get(digest: str) -> ResultTable | None:

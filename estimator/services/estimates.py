@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 
 from estimator.core import pipeline
 from estimator.services.catalog import Catalog
-from estimator.services.catalog_cache import catalog_current, compatibility_cached
+from estimator.services.catalog_cache import compatibility_cached, estimates_cached
 from estimator.services.resolve import (
     ScenarioInputError, core_workload, model_workload_errors, quantization_rows, runtime_errors, scenarios_resolve, workload_columns,
 )
@@ -35,9 +35,12 @@ def estimate_scenarios(*, scenarios: list[dict[str, Any]], catalog: Catalog | No
 
     Each scenario names `model`, `quantization` and `device` by slug/name (str) or inline (dict),
     optionally a `runtime` slug, and workload values (None = the core's default). Raises
-    ScenarioInputError naming each scenario's bad fields.
+    ScenarioInputError naming each scenario's bad fields. Without a `catalog`, the current one is
+    used and scenarios already estimated at its version are reused (estimator/services/catalog_cache.py).
     """
-    catalog = catalog or catalog_current()
+    if catalog is None:
+        return estimates_cached(scenarios, lambda missing, current: estimate_scenarios(scenarios=missing,
+                                                                                         catalog=current))
     resolved = scenarios_resolve(scenarios, catalog)
     frame = pipeline.paired_scenarios(resolved.models, resolved.quantizations, resolved.devices,
                                       **workload_columns(resolved.models, scenarios))
