@@ -34,11 +34,24 @@ class ResultTable(Sequence):
     def __init__(self, result: pd.DataFrame, *, mode: str | None):
         self.result = result.reset_index(drop=True)
         self.mode = mode
+        self._all: list[dict[str, Any]] | None = None
 
     def __len__(self) -> int:
         return len(self.result)
 
     def __getitem__(self, index):
+        if index == slice(None):
+            # The whole table (a CSV download): formatted once per table kept in the cache, and
+            # the same list each time, so the CSV renderer can reuse what it wrote from it.
+            if self._all is None:
+                self._all = self._format(index)
+            return self._all
+        return self._format(index)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_all": None}  # the shared cache stores the frame, not its formatting
+
+    def _format(self, index):
         rows = self.result.iloc[index if isinstance(index, slice) else [index]]
         n = len(rows)
         records = result_records(rows, modes=[self.mode] * n, inline={part: [False] * n for part in
