@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError
@@ -41,6 +42,20 @@ def unavailable_response(request: HttpRequest) -> HttpResponse:
         response = HttpResponse(UNAVAILABLE_PAGE, status=503, content_type="text/html; charset=utf-8")
     response["Retry-After"] = str(RETRY_AFTER_S)
     return response
+
+
+class ServerTimingMiddleware:
+    """`Server-Timing: app;dur=<ms>`: the time Django spent on the request, for browsers' dev tools,
+    monitoring and bench/load.py, which tells server time from time queued or on the wire."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        start = time.perf_counter()
+        response = self.get_response(request)
+        response["Server-Timing"] = f"app;dur={(time.perf_counter() - start) * 1000:.2f}"
+        return response
 
 
 class DatabaseUnavailableMiddleware:

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "hwfit.middleware.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "hwfit.middleware.ContentSecurityPolicyMiddleware",
     "hwfit.middleware.DatabaseUnavailableMiddleware",
@@ -103,7 +104,8 @@ MIDDLEWARE = [
 if PRODUCTION:
     # Serves the collected static/ (the API docs' assets) in production; development uses
     # runserver's own static serving and has no STATIC_ROOT to scan.
-    MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                      "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "hwfit.urls"
 

@@ -144,6 +144,7 @@ def compatibility_cached(key: tuple[Any, ...], compute: Callable[[Catalog], Resu
     if table is None:
         table = compute(catalog)
         _shared_set(digest, table)
+    table.cache_key = digest
     with _lock:
         _tables[digest] = table
         while len(_tables) > MEMORY_TABLES:
@@ -153,19 +154,18 @@ def compatibility_cached(key: tuple[Any, ...], compute: Callable[[Catalog], Resu
 
 def estimates_cached(scenarios: list[dict[str, Any]],
                      compute: Callable[[list[dict[str, Any]], Catalog], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Result objects for validated scenarios: those seen at this catalog version from memory, the rest
-    computed together (one core call) and remembered.
+    """Result objects for validated scenarios: those seen at this catalog version from this
+    process's memory or the shared cache, the rest computed together (one core call) and kept.
 
     Raises ScenarioInputError with the indices of `scenarios` (not of the part computed).
     """
-    _, catalog = _current()
+    version, catalog = _current()
     # The site's energy price fills a scenario that gives none: it is part of what was asked.
-    keys = [json.dumps([scenario, settings.HWFIT_USD_PER_KWH], sort_keys=True, default=str) for scenario in scenarios]
-    found: dict[int, dict[str, Any]] = {}
-    for index, key in enumerate(keys):
-        record = _estimates.get(key)
-        if record is not None:
-            found[index] = record
+    keys = [hashlib.blake2b(json.dumps([version, scenario, settings.HWFIT_USD_PER_KWH], sort_keys=True,
+                                       default=str).encode(), digest_size=16).hexdigest() for scenario in scenarios]
+    found = {index: _estimates[key] for index, key in enumerate(keys) if key in _estimates}
+    shared = _shared_get_many([key for index, key in enumerate(keys) if index not in found])
+    found.update({index: shared[key] for index, key in enumerate(keys) if index not in found and key in shared})
     missing = [index for index in range(len(scenarios)) if index not in found]
     if missing:
         try:
@@ -173,15 +173,35 @@ def estimates_cached(scenarios: list[dict[str, Any]],
         except ScenarioInputError as exc:
             raise ScenarioInputError({missing[index]: errors for index, errors in exc.errors.items()},
                                      batch=exc.batch) from exc
-        with _lock:
-            for index, record in zip(missing, computed):
-                found[index] = record
-                _estimates[keys[index]] = record
-            while len(_estimates) > MEMORY_ESTIMATES:
-                _estimates.popitem(last=False)
+        found.update(zip(missing, computed))
+        _shared_set_many({keys[index]: found[index] for index in missing})
+    with _lock:
+        for index, key in enumerate(keys):
+            _estimates[key] = found[index]
+        while len(_estimates) > MEMORY_ESTIMATES:
+            _estimates.popitem(last=False)
     # Each caller gets its own dicts: a record kept here must not change under the next request.
     return [{name: dict(value) if isinstance(value, dict) else value for name, value in found[index].items()}
             for index in range(len(scenarios))]
+
+
+def _shared_get_many(keys: list[str]) -> dict[str, dict[str, Any]]:
+    if not keys:
+        return {}
+    try:
+        stored = cache.get_many([f"estimator:estimate:{key}" for key in keys])
+    except Exception:  # noqa: BLE001 - an unreachable cache: compute instead
+        logger.warning("estimates not read from the cache", exc_info=True)
+        return {}
+    return {key[len("estimator:estimate:"):]: value for key, value in stored.items() if isinstance(value, dict)}
+
+
+def _shared_set_many(records: dict[str, dict[str, Any]]) -> None:
+    try:
+        cache.set_many({f"estimator:estimate:{key}": record for key, record in records.items()},
+                       SHARED_TABLE_TIMEOUT_S)
+    except Exception:  # noqa: BLE001 - not storing them only costs computing them again elsewhere
+        logger.warning("estimates not stored in the cache", exc_info=True)
 
 
 def _shared_get(digest: str) -> ResultTable | None:

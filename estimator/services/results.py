@@ -24,6 +24,12 @@ def context_within_window(context: pd.Series | np.ndarray, max_context: pd.Serie
     return within
 
 
+class Records(list):
+    """A whole table's result objects, naming the cached table they come from (`cache_key`, or None)."""
+
+    cache_key: str | None = None
+
+
 class ResultTable(Sequence):
     """The core's result frame as a sequence of API result objects, formatted when sliced.
 
@@ -34,7 +40,9 @@ class ResultTable(Sequence):
     def __init__(self, result: pd.DataFrame, *, mode: str | None):
         self.result = result.reset_index(drop=True)
         self.mode = mode
-        self._all: list[dict[str, Any]] | None = None
+        # Set by estimator/services/catalog_cache.py for a table it keeps: what its CSV is cached under.
+        self.cache_key: str | None = None
+        self._all: Records | None = None
 
     def __len__(self) -> int:
         return len(self.result)
@@ -44,7 +52,8 @@ class ResultTable(Sequence):
             # The whole table (a CSV download): formatted once per table kept in the cache, and
             # the same list each time, so the CSV renderer can reuse what it wrote from it.
             if self._all is None:
-                self._all = self._format(index)
+                self._all = Records(self._format(index))
+                self._all.cache_key = self.cache_key
             return self._all
         return self._format(index)
 

