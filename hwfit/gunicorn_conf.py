@@ -24,3 +24,21 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # Behind a reverse proxy that sets X-Forwarded-Proto; the app trusts it only in production mode.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def when_ready(server) -> None:
+    """Load the catalog once in the master, so that every worker forks with it already in memory.
+
+    Each worker still checks the catalog's version on every request. The master's database
+    connection is closed before any fork: a connection must never be shared between processes.
+    """
+    from django.db import connections
+
+    from estimator.services.catalog_cache import catalog_current
+
+    try:
+        catalog_current()
+    except Exception as exc:  # noqa: BLE001 - a database not up yet: each worker loads it later
+        server.log.warning("catalog not preloaded: %s", exc)
+    finally:
+        connections.close_all()
