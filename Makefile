@@ -4,19 +4,21 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1:8000
 
-.PHONY: run serve test setup setup-dev migrate fixtures accuracy bench worker clean
+.PHONY: run serve test setup setup-dev browser migrate fixtures accuracy bench worker clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 # The web app needs requirements.txt; the tests also need the engine (torch) and test tools.
-$(VENV)/.installed-run: requirements.txt | $(BIN)/python
+$(VENV)/.installed-run: requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-engine.txt requirements-dev.txt | $(BIN)/python
+$(VENV)/.installed-dev: requirements.txt requirements-engine.txt requirements-dev.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@ $(VENV)/.installed-run
 
 setup: $(VENV)/.installed-run
@@ -37,7 +39,19 @@ serve: migrate
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 		$(BIN)/gunicorn -c hwfit/gunicorn_conf.py hwfit.wsgi:application
 
-test: setup-dev
+# The browser tests drive Debian's chromium through chromium-driver: installed here when missing
+# and we can (root with apt), otherwise stop naming the packages. Nothing downloads a browser build.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium and chromium-driver for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else \
+		echo "The browser tests need chromium and chromium-driver: run 'sudo apt-get install chromium chromium-driver'." >&2; \
+		exit 1; \
+	fi
+
+test: setup-dev browser
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m pytest
 
@@ -56,8 +70,10 @@ accuracy: setup
 bench: setup
 	$(BIN)/python -m bench.matrix
 
+# A calibration worker: it probes its device, registers it and consumes `calibrate.<device slug>`
+# (add -Q to consume more queues, e.g. `celery -A hwfit worker -Q celery`). Needs CELERY_BROKER_URL.
 worker: setup-dev
-	$(BIN)/celery -A hwfit worker --loglevel=INFO
+	$(BIN)/celery -A hwfit worker --loglevel=INFO --concurrency=1
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

@@ -5,6 +5,9 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+# The `browser` fixture: headless Chromium on a live server (hwfit/tests/browser.py).
+pytest_plugins = ["hwfit.tests.browser"]
+
 CATALOG_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "catalog.json"
 
 

@@ -1,13 +1,14 @@
 from django.contrib import admin
 
 from hwfit.admin_base import PublishedPriceAdmin
+from hwfit.admin_csv import CsvImportExportMixin
 
 from .models import CloudOffer, Device
 
 
 
 @admin.register(Device)
-class DeviceAdmin(admin.ModelAdmin):
+class DeviceAdmin(CsvImportExportMixin, admin.ModelAdmin):
     list_display = ("name", "vendor", "kind", "memory_gb", "memory_bandwidth_gbs", "bf16_tflops", "fp8_tflops",
                     "tdp_w", "launch_year")
     list_filter = ("kind", "vendor", "launch_year")
@@ -25,7 +26,8 @@ class DeviceAdmin(admin.ModelAdmin):
 
 
 @admin.register(CloudOffer)
-class CloudOfferAdmin(PublishedPriceAdmin):
+class CloudOfferAdmin(CsvImportExportMixin, PublishedPriceAdmin):
+    csv_key = ("provider", "device_label", "gpu_count", "tier", "region_or_note")
     list_display = ("provider", "device_label", "device", "gpu_count", "usd_per_hour", "tier", "as_of")
     list_filter = ("provider", "tier", "device__vendor")
     search_fields = ("provider", "device_label", "device__name")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from hwfit.catalog_base import SourcedRecord, positive_constraints, positive_errors
+from hwfit.catalog_base import FLOAT_MAX, SourcedRecord, positive_constraints, positive_errors
 
 
 class DeviceKind(models.TextChoices):
@@ -23,6 +25,15 @@ _DEVICE_POSITIVE = (
     "host_bandwidth_gbs",
 )
 PEAK_FIELDS = ("fp32_tflops", "fp16_tflops", "bf16_tflops", "fp8_tflops", "int8_tops", "fp4_tflops")
+
+
+class PeakBasis(models.TextChoices):
+    """How the dense FP16/BF16 matrix peak is known; empty = not stated (the estimator falls back)."""
+
+    NONE = "", "Not stated (estimator falls back to another figure)"
+    STATED = "stated", "Stated by the vendor"
+    DERIVED = "derived", "Derived: units x clock x vendor-stated rate per unit"
+    NO_MATRIX_UNITS = "no_matrix_units", "No matrix units: vendor FP16 shader rate"
 
 
 class Device(SourcedRecord):
@@ -49,11 +60,18 @@ class Device(SourcedRecord):
     host_bandwidth_gbs = models.FloatField("host link (GB/s)", null=True, blank=True)
     usable_memory_fraction = models.FloatField(
         default=1.0, help_text="Share of memory a model may use (Apple unified memory: the GPU's share).")
+    memory_options_gb = models.JSONField(
+        "memory options (GB)", default=list, blank=True,
+        help_text="Memory sizes the device is sold with, e.g. [36, 48, 64, 96, 128]; empty = one size or not stated.")
+    fp16_peak_basis = models.CharField("FP16/BF16 peak basis", max_length=16, choices=PeakBasis.choices, blank=True, default="")
+    chip = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="gpu_variants",
+                             help_text="For a GPU-core variant: the chip whose stated figures it inherits.")
+    gpu_cores = models.PositiveIntegerField("GPU cores", null=True, blank=True)
 
     class Meta:
         ordering = ["vendor", "name"]
         constraints = [
-            *positive_constraints("device", _DEVICE_POSITIVE),
+            *positive_constraints("device", _DEVICE_POSITIVE, finite=_DEVICE_POSITIVE),
             models.CheckConstraint(condition=Q(usable_memory_fraction__gt=0) & Q(usable_memory_fraction__lte=1),
                                    name="device_usable_fraction_range"),
             models.CheckConstraint(condition=Q(launch_year__isnull=True) | Q(launch_year__gte=1990),
@@ -74,6 +92,19 @@ class Device(SourcedRecord):
             errors["usable_memory_fraction"] = "The usable memory fraction must be greater than 0 and at most 1."
         if self.launch_year is not None and self.launch_year < 1990:
             errors["launch_year"] = "The launch year must be 1990 or later."
+        options = self.memory_options_gb if self.memory_options_gb is not None else []
+        self.memory_options_gb = options
+        if not isinstance(options, list) or any(
+                isinstance(size, bool) or not isinstance(size, (int, float)) or not math.isfinite(size) or size <= 0
+                for size in options):
+            errors["memory_options_gb"] = "Give a list of memory sizes in GB, each a number greater than 0, e.g. [36, 48, 64]."
+        if self.gpu_cores is not None and self.gpu_cores < 1:
+            errors["gpu_cores"] = "A GPU has at least one core (leave it empty if unknown)."
+        if self.chip_id is not None:
+            if self.pk is not None and self.chip_id == self.pk:
+                errors["chip"] = "A device cannot be a variant of itself."
+            elif self.chip is not None and self.chip.chip_id is not None:
+                errors["chip"] = f"{self.chip} is itself a variant; link to its chip, {self.chip.chip}."
         if errors:
             raise ValidationError(errors)
 
@@ -91,7 +122,7 @@ class CloudOffer(SourcedRecord):
     device_label = models.CharField("device (as the provider names it)", max_length=200)
     device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="cloud_offers",
                                help_text="The catalog device, when the offer names exactly one.")
-    gpu_count = models.PositiveIntegerField(default=1)
+    gpu_count = models.PositiveIntegerField("GPU count", default=1)
     usd_per_hour = models.FloatField("$ / hour")
     tier = models.CharField(max_length=12, choices=OfferTier.choices)
     region_or_note = models.CharField(max_length=300, blank=True, default="")
@@ -103,7 +134,7 @@ class CloudOffer(SourcedRecord):
         constraints = [
             models.UniqueConstraint(fields=["provider", "device_label", "gpu_count", "tier", "region_or_note"],
                                     name="cloud_offer_unique"),
-            models.CheckConstraint(condition=Q(usd_per_hour__gt=0), name="cloud_offer_price_positive"),
+            models.CheckConstraint(condition=Q(usd_per_hour__gt=0, usd_per_hour__lte=FLOAT_MAX), name="cloud_offer_price_positive"),
             models.CheckConstraint(condition=Q(gpu_count__gte=1), name="cloud_offer_gpu_count_positive"),
         ]
 

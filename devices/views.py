@@ -1,6 +1,9 @@
 from django.shortcuts import get_object_or_404, render
 
-from hwfit.catalog_pages import field_rows
+from hwfit.catalog_pages import field_rows, public_source
+from hwfit.pages import charts
+from hwfit.pages.controls import FormField, controls_from_query, form_fields
+from hwfit.pages.selectors import device_page
 
 from .models import Device, DeviceKind
 
@@ -27,7 +30,22 @@ def device_list(request):
 
 
 def device_detail(request, slug: str):
+    """What runs on this device: every catalog model at the form's quantization and workload."""
     device = get_object_or_404(Device, slug=slug)
-    offers = device.cloud_offers.all()
-    return render(request, "devices/device_detail.html",
-                  {"device": device, "groups": field_rows(device, DEVICE_FIELDS), "offers": offers})
+    controls = controls_from_query(request.GET)
+    page = device_page(device=device, controls=controls)
+    families = (("", "all families"), *((family, family) for family in page.families))
+    fields = form_fields(
+        controls, request.GET, quantizations=[(q["slug"], q["name"]) for q in page.choices.quantizations],
+        runtimes=[(r["slug"], r["name"]) for r in page.choices.runtimes],
+        runtime_default=", ".join(page.runtimes) or "per format and device kind",
+        extra=(FormField(name="family", label="Model family", kind="select", options=families, value=controls.family),))
+    if controls.quantization == "" and page.quantization:
+        fields[0] = FormField(name="quantization", label="Quantization", kind="select", options=fields[0].options,
+                              value=page.quantization["slug"])
+    context = {
+        "device": device, "groups": field_rows(device, DEVICE_FIELDS), "source": public_source(device.source),
+        "page": page, "controls": controls, "fields": fields, "offers": page.offers,
+        "roofline": charts.roofline(page.rows) if page.rows else None,
+    }
+    return render(request, "devices/device_detail.html", context, status=400 if controls.errors else 200)

@@ -60,16 +60,32 @@ def cloud_offers_frame() -> pd.DataFrame:
 def api_prices_frame() -> pd.DataFrame:
     """Prices naming a catalog model, as the core's cost module reads them (`model_slug`, ...)."""
     rows = ApiPrice.objects.filter(model__isnull=False).values(
-        "model__slug", "usd_per_1m_input", "usd_per_1m_output", "provider")
+        "model__slug", "usd_per_1m_input", "usd_per_1m_output", "provider", "as_of")
     frame = pd.DataFrame.from_records(list(rows), columns=["model__slug", "usd_per_1m_input", "usd_per_1m_output",
-                                                           "provider"])
+                                                           "provider", "as_of"])
     return frame.rename(columns={"model__slug": "model_slug"})
 
 
-def calibrations_frame() -> pd.DataFrame | None:
-    """Per-(device, runtime) calibrations that replace the priors (`priors.resolve`'s frame).
+CALIBRATION_COLUMNS = ["device_slug", "runtime", "eff_m", "eff_c", "eff_attn", "t_fixed", "t_layer_s", "error_pct",
+                       "error_p10_pct", "error_p90_pct", "fit_id"]
 
-    Calibration runs are another issue; until they are stored there is nothing to override and the
-    estimates say `calibrated: false` with the prior's error band.
+
+def calibrations_frame() -> pd.DataFrame | None:
+    """The newest accepted calibration fit per (device, runtime): `priors.resolve`'s frame, one query.
+
+    Estimates of a pair with a row here use its efficiencies and say `calibrated: true` with its
+    cross-validated median error as the band. None when nothing is calibrated yet.
     """
-    return None
+    from estimator.models import CalibrationFit
+
+    rows = (CalibrationFit.objects.filter(accepted=True)
+            .order_by("-created_at", "-pk")
+            .values("device__slug", "runtime__slug", "eff_m", "eff_c", "eff_attn", "t_fixed_s", "t_layer_s",
+                    "error_median_pct", "error_p10_pct", "error_p90_pct", "pk"))
+    records = [(r["device__slug"], r["runtime__slug"], r["eff_m"], r["eff_c"], r["eff_attn"], r["t_fixed_s"],
+                r["t_layer_s"], r["error_median_pct"], r["error_p10_pct"], r["error_p90_pct"], r["pk"]) for r in rows]
+    if not records:
+        return None
+    # Newest first: the first row of each pair wins (portable; DISTINCT ON is PostgreSQL's).
+    frame = pd.DataFrame.from_records(records, columns=CALIBRATION_COLUMNS)
+    return frame.drop_duplicates(["device_slug", "runtime"], keep="first").reset_index(drop=True)

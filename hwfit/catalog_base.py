@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import sys
+
 from django.core.exceptions import ValidationError
 from django.db import models
+
+
+FLOAT_MAX = sys.float_info.max
 
 
 class SourcedRecord(models.Model):
@@ -30,16 +36,36 @@ class SourcedRecord(models.Model):
             self.derived_fields = []
         elif not isinstance(self.derived_fields, list):
             raise ValidationError({"derived_fields": "Give a list of field names, e.g. [\"head_dim\"]."})
+        errors = non_finite_errors(self)
+        if errors:
+            raise ValidationError(errors)
 
 
-def positive(field: str) -> models.Q:
-    """`field` is NULL or > 0 — the database side of 'unknown, never zero'."""
-    return models.Q(**{f"{field}__isnull": True}) | models.Q(**{f"{field}__gt": 0})
+def positive(field: str, *, finite: bool = False) -> models.Q:
+    """`field` is NULL or > 0 — the database side of 'unknown, never zero'.
+
+    `finite` (for float columns): PostgreSQL floats hold Infinity and NaN; `<= FLOAT_MAX` rejects
+    both (NaN sorts above every number there), and unlike an Infinity literal it renders in SQLite.
+    """
+    bound = {f"{field}__lte": FLOAT_MAX} if finite else {}
+    return models.Q(**{f"{field}__isnull": True}) | models.Q(**{f"{field}__gt": 0}, **bound)
 
 
-def positive_constraints(model_name: str, fields: tuple[str, ...]) -> list[models.CheckConstraint]:
+def non_finite_errors(instance: models.Model) -> dict[str, str]:
+    """One error per float field holding Infinity or NaN: they break JSON and every sum they enter."""
+    errors = {}
+    for field in instance._meta.concrete_fields:
+        value = getattr(instance, field.attname)
+        if isinstance(field, models.FloatField) and isinstance(value, float) and not math.isfinite(value):
+            label = str(field.verbose_name)
+            errors[field.name] = f"{label[0].upper()}{label[1:]} must be a finite number, not {value}."
+    return errors
+
+
+def positive_constraints(model_name: str, fields: tuple[str, ...], *, finite: tuple[str, ...] = ()) -> list[models.CheckConstraint]:
+    """A `positive` constraint per field; those also in `finite` (float columns) must be finite too."""
     return [
-        models.CheckConstraint(condition=positive(field), name=f"{model_name}_{field}_positive")
+        models.CheckConstraint(condition=positive(field, finite=field in finite), name=f"{model_name}_{field}_positive")
         for field in fields
     ]
 

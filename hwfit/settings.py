@@ -84,6 +84,10 @@ INSTALLED_APPS = [
     "models_catalog",
     "devices",
     "estimator",
+    # The model and device pages' shared parts: page services, template tags.
+    "hwfit.pages",
+    # The calculator, compare, search and detect-my-device pages (hwfit/tools).
+    "hwfit.tools",
 ]
 
 MIDDLEWARE = [
@@ -164,6 +168,17 @@ HWFIT_SHARED_DATA = Path(env_str("HWFIT_SHARED_DATA", str(BASE_DIR / "fixtures" 
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(env_float("DATA_UPLOAD_MAX_MEMORY_SIZE", 16 * 1024 * 1024))
 # Energy price used for $/1M-token energy cost unless a request gives its own.
 HWFIT_USD_PER_KWH = env_float("HWFIT_USD_PER_KWH", 0.12)
+# --- calibration (estimator/calibration): a running run without a heartbeat for this long has
+# lost its worker and is retried or failed when a worker starts.
+HWFIT_CALIBRATION_STALE_S = env_float("HWFIT_CALIBRATION_STALE_S", 300)
+
+# --- Bring your own model (models_catalog/importers) ----------------------------------------
+# Largest config.json the import page and API read (real ones are a few KB).
+HWFIT_CONFIG_MAX_BYTES = int(env_float("HWFIT_CONFIG_MAX_BYTES", 1024 * 1024))
+# Largest GGUF upload: only the header is needed, so `head -c 32M model.gguf` is enough to upload.
+HWFIT_GGUF_UPLOAD_MAX_BYTES = int(env_float("HWFIT_GGUF_UPLOAD_MAX_BYTES", 64 * 1024 * 1024))
+# Largest catalog CSV the admin imports.
+HWFIT_CSV_MAX_BYTES = int(env_float("HWFIT_CSV_MAX_BYTES", 8 * 1024 * 1024))
 
 # --- Cache ----------------------------------------------------------------------------------
 # Throttle counts and computed compatibility tables. With CACHE_URL (Redis) they are shared by

@@ -1,12 +1,14 @@
 from django.contrib import admin
 
 from hwfit.admin_base import PublishedPriceAdmin
+from hwfit.admin_csv import CsvImportExportMixin
 
+from .admin_imports import ModelImportAdminMixin
 from .models import ApiPrice, ModelArchitecture, QuantizationFormat, Runtime
 
 
 @admin.register(ModelArchitecture)
-class ModelArchitectureAdmin(admin.ModelAdmin):
+class ModelArchitectureAdmin(ModelImportAdminMixin, admin.ModelAdmin):
     list_display = ("name", "family", "generation_mode", "total_params_b", "active_params_b", "n_layers",
                     "n_experts", "n_experts_active", "max_context", "block_size")
     list_filter = ("generation_mode", "diffusion_attention", "family", "org")
@@ -29,7 +31,7 @@ class ModelArchitectureAdmin(admin.ModelAdmin):
 
 
 @admin.register(QuantizationFormat)
-class QuantizationFormatAdmin(admin.ModelAdmin):
+class QuantizationFormatAdmin(CsvImportExportMixin, admin.ModelAdmin):
     list_display = ("name", "family", "bits_per_weight", "compute_dtype", "quality_tier", "ppl_delta")
     list_filter = ("family", "compute_dtype", "quality_tier")
     search_fields = ("name", "slug", "family")
@@ -38,7 +40,7 @@ class QuantizationFormatAdmin(admin.ModelAdmin):
 
 
 @admin.register(Runtime)
-class RuntimeAdmin(admin.ModelAdmin):
+class RuntimeAdmin(CsvImportExportMixin, admin.ModelAdmin):
     list_display = ("name", "slug", "homepage")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
@@ -46,7 +48,8 @@ class RuntimeAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiPrice)
-class ApiPriceAdmin(PublishedPriceAdmin):
+class ApiPriceAdmin(CsvImportExportMixin, PublishedPriceAdmin):
+    csv_key = ("provider", "model_label")
     list_display = ("provider", "model_label", "model", "usd_per_1m_input", "usd_per_1m_output", "as_of")
     list_filter = ("provider",)
     search_fields = ("provider", "model_label", "model__name")

@@ -8,7 +8,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 
 from estimator.core.schema import COMPUTE_DTYPES, DEVICE_KINDS
-from hwfit.catalog_base import SourcedRecord, positive, positive_constraints, positive_errors
+from hwfit.catalog_base import FLOAT_MAX, SourcedRecord, positive, positive_constraints, positive_errors
 
 
 class GenerationMode(models.TextChoices):
@@ -31,6 +31,9 @@ _MODEL_POSITIVE = (
 )
 
 
+_MODEL_FLOATS = ("total_params_b", "active_params_b", "embedding_params_b", "vision_params_b", "tokens_per_forward")
+
+
 class ModelArchitecture(SourcedRecord):
     """A language model's architecture: what the estimator needs to size and time it.
 
@@ -41,7 +44,7 @@ class ModelArchitecture(SourcedRecord):
     name = models.CharField(max_length=120, unique=True)
     slug = models.SlugField(max_length=80, unique=True)
     family = models.CharField(max_length=60, blank=True, default="")
-    org = models.CharField(max_length=80, blank=True, default="")
+    org = models.CharField("organisation", max_length=80, blank=True, default="")
     hf_repo = models.CharField("Hugging Face repo", max_length=160, blank=True, default="")
     license = models.CharField(max_length=300, blank=True, default="")
     generation_mode = models.CharField(max_length=20, choices=GenerationMode.choices, default=GenerationMode.AUTOREGRESSIVE)
@@ -85,7 +88,7 @@ class ModelArchitecture(SourcedRecord):
     class Meta:
         ordering = ["name"]
         constraints = [
-            *positive_constraints("model", _MODEL_POSITIVE),
+            *positive_constraints("model", _MODEL_POSITIVE, finite=_MODEL_FLOATS),
             models.CheckConstraint(condition=Q(active_params_b__isnull=True) | Q(active_params_b__lte=F("total_params_b")),
                                    name="model_active_le_total"),
             models.CheckConstraint(condition=Q(n_experts_active__isnull=True) | Q(n_experts__isnull=True)
@@ -182,7 +185,7 @@ class QuantizationFormat(SourcedRecord):
     slug = models.SlugField(max_length=80, unique=True)
     family = models.CharField(max_length=20, choices=QuantFamily.choices)
     bits_per_weight = models.FloatField(help_text="Effective bits per weight, scales included.")
-    bpw_basis = models.CharField(max_length=300, blank=True, default="")
+    bpw_basis = models.CharField("bits-per-weight basis", max_length=300, blank=True, default="")
     compute_dtype = models.CharField(max_length=8, choices=[(d, d.upper()) for d in COMPUTE_DTYPES])
     compute_note = models.TextField(blank=True, default="")
     ppl_delta = models.FloatField("published perplexity delta", null=True, blank=True)
@@ -197,6 +200,8 @@ class QuantizationFormat(SourcedRecord):
         constraints = [
             models.CheckConstraint(condition=Q(bits_per_weight__gt=0) & Q(bits_per_weight__lte=32),
                                    name="quant_bits_per_weight_range"),
+            models.CheckConstraint(condition=Q(ppl_delta__isnull=True) | Q(ppl_delta__gte=-FLOAT_MAX, ppl_delta__lte=FLOAT_MAX),
+                                   name="quant_ppl_delta_finite"),
         ]
 
     def __str__(self) -> str:
@@ -246,7 +251,8 @@ class ApiPrice(SourcedRecord):
         ordering = ["provider", "model_label"]
         constraints = [
             models.UniqueConstraint(fields=["provider", "model_label"], name="api_price_unique_provider_model"),
-            models.CheckConstraint(condition=Q(usd_per_1m_input__gte=0) & Q(usd_per_1m_output__gte=0),
+            models.CheckConstraint(condition=Q(usd_per_1m_input__gte=0, usd_per_1m_input__lte=FLOAT_MAX)
+                                   & Q(usd_per_1m_output__gte=0, usd_per_1m_output__lte=FLOAT_MAX),
                                    name="api_price_non_negative"),
         ]
 

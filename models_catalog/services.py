@@ -85,6 +85,13 @@ def catalog_import(*, data_dir: Path | str) -> ImportCounts:
     data_dir = Path(data_dir)
     if not (data_dir / "models.csv").exists():
         raise CatalogImportError(f"No models.csv in {data_dir}: point --data-dir at shared/data.")
+    try:
+        return _import_all(data_dir)
+    except sources.SourceError as exc:
+        raise CatalogImportError(f"{exc} — nothing was imported.") from exc
+
+
+def _import_all(data_dir: Path) -> ImportCounts:
     counts = ImportCounts()
     models_frame = sources.load_models(data_dir)
     devices_frame = sources.load_devices(data_dir)
@@ -93,8 +100,20 @@ def catalog_import(*, data_dir: Path | str) -> ImportCounts:
             _upsert(ModelArchitecture, {"slug": record["slug"]}, record, counts, "models")
         for record in sources.load_quants(data_dir).to_dict("records"):
             _upsert(QuantizationFormat, {"slug": record["slug"]}, record, counts, "quantization formats")
+        chips: dict[Device, str] = {}
         for record in devices_frame.to_dict("records"):
-            _upsert(Device, {"slug": record["slug"]}, record, counts, "devices")
+            chip_name = _clean_value(record.pop("chip_name", None))
+            device = _upsert(Device, {"slug": record["slug"]}, record, counts, "devices")
+            if chip_name:
+                chips[device] = chip_name
+        # Variants link to their chip once every chip row exists.
+        by_name = {d.name: d for d in Device.objects.filter(name__in=set(chips.values()))}
+        for device, chip_name in chips.items():
+            if chip_name not in by_name:
+                raise CatalogImportError(f"devices: {device.name} names the chip {chip_name!r}, which no device row has.")
+            if device.chip_id != by_name[chip_name].pk:
+                device.chip = by_name[chip_name]
+                device.save(update_fields=["chip"])
         for record in sources.load_runtimes().to_dict("records"):
             _upsert(Runtime, {"slug": record["slug"]}, record, counts, "runtimes")
         devices_by_name = {d.name: d for d in Device.objects.all()}

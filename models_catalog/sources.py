@@ -30,39 +30,108 @@ def slugify(text: str) -> str:
     return text[:80]
 
 
-def _num(value) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    text = str(value).strip()
-    if not text:
-        return None
+class SourceError(ValueError):
+    """A source CSV that cannot be read as stated, named by file, row (the CSV line) and column."""
+
+    def __init__(self, file: str, row: int, column: str, reason: str) -> None:
+        self.file, self.row, self.column, self.reason = file, row, column, reason
+        super().__init__(f"{file}, row {row}, column {column!r}: {reason}")
+
+
+# The columns each source file must have, exactly, and the columns that identify one of its rows:
+# a second row with the same key would silently replace the first.
+SCHEMAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "models.csv": (("name", "hf_repo", "generation", "total_params_b", "active_params_b", "layers", "hidden_size",
+                    "intermediate_size", "moe_intermediate_size", "n_heads", "n_kv_heads", "head_dim", "n_experts",
+                    "n_experts_active", "n_shared_experts", "vocab_size", "max_context", "sliding_window",
+                    "attention_pattern", "block_size", "license", "source", "notes", "tied_embeddings",
+                    "tied_embeddings_source"), ("name",)),
+    "quant_formats.csv": (("name", "family", "bits_per_weight", "bpw_basis", "block_bpw_nominal", "compute_dtype",
+                           "hardware_support_note", "quality_note", "source", "notes"), ("name",)),
+    "devices.csv": (("name", "vendor", "kind", "memory_gb", "memory_bandwidth_gbs", "fp32_tflops", "fp16_tflops_dense",
+                     "bf16_tflops_dense", "fp8_tflops_dense", "int8_tops_dense", "fp4_tflops_dense", "tdp_w", "launch_year",
+                     "launch_price_usd", "interconnect", "source", "notes"), ("name",)),
+    "device_specs_techpowerup.csv": (("device", "vendor", "memory_gb", "memory_bandwidth_gbs", "fp32_tflops", "fp16_tflops",
+                                      "fp16_kind", "gpu_cores_or_sms", "tdp_w", "source", "note"), ("device",)),
+    "device_tensor_fill.csv": (("name", "field", "value", "source"), ("name", "field")),
+    "device_tensor_peaks.csv": (("name", "fp16_tflops_dense", "bf16_tflops_dense", "accumulate", "fp16acc_tflops_dense",
+                                 "basis", "stated_as", "source"), ("name",)),
+    "apple_silicon.csv": (("name", "chip", "gpu_cores", "memory_options_gb", "memory_bandwidth_gbs", "source"), ("name",)),
+    "cloud_offers.csv": (("provider", "device", "gpu_count", "usd_per_hour", "tier", "region_or_note", "as_of", "source"),
+                         ("provider", "device", "gpu_count", "tier", "region_or_note")),
+    "api_prices.csv": (("provider", "model", "usd_per_1m_input", "usd_per_1m_output", "as_of", "source"), ("provider", "model")),
+    "device_aliases.csv": (("alias", "name", "source"), ("alias",)),
+    "offer_device_links.csv": (("pattern", "name", "source"), ("pattern",)),
+    "api_model_links.csv": (("pattern", "name", "source"), ("pattern",)),
+}
+
+
+class Row(dict):
+    """One CSV row that knows where it came from, so a bad cell is reported with its place."""
+
+    file: str = ""
+    line: int = 0
+
+    def error(self, column: str, reason: str) -> SourceError:
+        return SourceError(self.file, self.line, column, reason)
+
+    def num(self, column: str) -> float | None:
+        """The cell as a finite number; empty = unknown (None). Text or Infinity/NaN is an error."""
+        text = self[column].strip()
+        if not text:
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            raise self.error(column, f"{text!r} is not a number (write the bare number in the column's unit)") from None
+        if not math.isfinite(number):
+            raise self.error(column, f"{text!r} is not a finite number")
+        return number
+
+    def int(self, column: str) -> int | None:
+        number = self.num(column)
+        return None if number is None else int(round(number))
+
+    def flag(self, column: str) -> bool | None:
+        """The cell as true/false; empty = not stated (None). Anything else is an error."""
+        text = self[column].strip().lower()
+        if not text:
+            return None
+        if text not in ("true", "false"):
+            raise self.error(column, f"{self[column].strip()!r} is not true or false")
+        return text == "true"
+
+
+def _read(data_dir: Path | str, name: str) -> list[Row]:
+    """The rows of a source CSV, checked against its schema: exact columns, no duplicated key."""
+    path = Path(data_dir) / name
     try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-def _int(value) -> int | None:
-    number = _num(value)
-    return None if number is None else int(round(number))
-
-
-def _text(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return str(value).strip()
-
-
-def _read(data_dir: Path | str, name: str) -> list[dict]:
-    frame = pd.read_csv(Path(data_dir) / name, dtype=str, keep_default_na=False)
-    records = frame.to_dict("records")
-    for record in records:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise SourceError(name, 0, "", f"the file is missing from {Path(data_dir)}") from None
+    except pd.errors.ParserError as exc:
+        raise SourceError(name, 0, "", f"not a well-formed CSV ({exc})") from None
+    columns, key = SCHEMAS[name]
+    header = list(frame.columns)
+    for column in columns:
+        if column not in header:
+            raise SourceError(name, 1, column, "the column is missing from the header")
+    for column in header:
+        if column not in columns:
+            raise SourceError(name, 1, column, f"unexpected column (expected: {', '.join(columns)})")
+    rows, first_line = [], {}
+    for index, record in enumerate(frame.to_dict("records")):
+        row = Row(record)
+        row.file, row.line = name, index + 2  # line 1 is the header
+        identity = tuple(row[column].strip() for column in key)
+        if identity in first_line:
+            raise row.error(key[0], f"duplicates row {first_line[identity]} ({', '.join(identity)}): one row per {', '.join(key)}")
+        first_line[identity] = row.line
         # Keep provenance even for a row whose source cell is empty: it came from this file.
-        if "source" in record and not record["source"].strip():
-            record["source"] = f"shared/data/{name} (the row states no source)"
-    return records
+        if "source" in row and not row["source"].strip():
+            row["source"] = f"shared/data/{name} (the row states no source)"
+        rows.append(row)
+    return rows
 
 
 # --- Models ---------------------------------------------------------------------------------
@@ -146,38 +215,42 @@ def load_models(data_dir: Path | str) -> pd.DataFrame:
             "license": row["license"].strip(),
             "generation_mode": "block_diffusion" if diffusion else "autoregressive",
             "diffusion_attention": "",
-            "total_params_b": _num(row["total_params_b"]),
-            "active_params_b": _num(row["active_params_b"]),
+            "total_params_b": row.num("total_params_b"),
+            "active_params_b": row.num("active_params_b"),
             "embedding_params_b": None,
-            "tied_embeddings": None,
+            "tied_embeddings": row.flag("tied_embeddings"),
             "vision_params_b": None,
-            "n_layers": _int(row["layers"]),
-            "hidden_size": _int(row["hidden_size"]),
-            "n_heads": _int(row["n_heads"]),
-            "n_kv_heads": _int(row["n_kv_heads"]),
-            "head_dim": _int(row["head_dim"]),
-            "intermediate_size": _int(row["intermediate_size"]),
-            "moe_intermediate_size": _int(row["moe_intermediate_size"]),
-            "n_experts": _int(row["n_experts"]),
-            "n_experts_active": _int(row["n_experts_active"]),
-            "n_shared_experts": _int(row["n_shared_experts"]),
+            "n_layers": row.int("layers"),
+            "hidden_size": row.int("hidden_size"),
+            "n_heads": row.int("n_heads"),
+            "n_kv_heads": row.int("n_kv_heads"),
+            "head_dim": row.int("head_dim"),
+            "intermediate_size": row.int("intermediate_size"),
+            "moe_intermediate_size": row.int("moe_intermediate_size"),
+            "n_experts": row.int("n_experts"),
+            "n_experts_active": row.int("n_experts_active"),
+            "n_shared_experts": row.int("n_shared_experts"),
             "n_dense_layers": None,
-            "vocab_size": _int(row["vocab_size"]),
-            "max_context": _int(row["max_context"]),
-            "sliding_window": _int(row["sliding_window"]),
+            "vocab_size": row.int("vocab_size"),
+            "max_context": row.int("max_context"),
+            "sliding_window": row.int("sliding_window"),
             "n_global_layers": None,
             "global_kv_heads": None,
             "global_head_dim": None,
             "global_kv_shared": False,
             "kv_lora_rank": None,
             "qk_rope_head_dim": None,
-            "block_size": _int(row["block_size"]),
+            "block_size": row.int("block_size"),
             "tokens_per_forward": None,
             "self_conditioning": False,
             "attention_pattern": row["attention_pattern"].strip(),
             "source": row["source"].strip(),
             "notes": row["notes"].strip(),
         }
+        if record["tied_embeddings"] is not None:
+            if not row["tied_embeddings_source"].strip():
+                raise row.error("tied_embeddings_source", "a stated tied_embeddings needs its source (the config.json read)")
+            record["source"] += f"; tied_embeddings: {row['tied_embeddings_source'].strip()}"
         if diffusion:
             # Rule: LLaDA (v1, MoE), Dream and d3LLM are full-attention masked diffusion.
             record["diffusion_attention"] = "full" if _FULL_ATTENTION_DIFFUSION.match(name) else "block_causal"
@@ -253,11 +326,11 @@ def load_quants(data_dir: Path | str) -> pd.DataFrame:
         name = row["name"].strip()
         raw_family = row["family"].strip().lower()
         family = next((f for key, f in _QUANT_FAMILIES if raw_family.startswith(key)), raw_family)
-        bits = _num(row["bits_per_weight"])
+        bits = row.num("bits_per_weight")
         derived = []
-        if bits is None and _num(row["block_bpw_nominal"]) is not None:
+        if bits is None and row.num("block_bpw_nominal") is not None:
             # Rule: a mix without a measured file average falls back to its block format's bits.
-            bits = _num(row["block_bpw_nominal"])
+            bits = row.num("block_bpw_nominal")
             derived.append("bits_per_weight")
         match = _PPL.search(row["quality_note"])
         ppl_delta = float(match.group(1)) if match else None
@@ -295,15 +368,9 @@ def load_quants(data_dir: Path | str) -> pd.DataFrame:
 
 # --- Devices ------------------------------------------------------------------------------------
 
-# Dense-peak fields of device_tensor_fill.csv and the catalog column each fills. FP16-accumulate
-# and sparse figures are not what PyTorch/cuBLAS GEMMs reach, so they are not used.
+# Dense-peak fields of device_tensor_fill.csv and the catalog column each fills (FP16/BF16 peaks
+# come from device_tensor_peaks.csv). Sparse figures are not what PyTorch/cuBLAS GEMMs reach.
 _TENSOR_FILL = {
-    "fp16_tensor_tflops_dense_fp32acc": "fp16_tflops",
-    "fp16_tensor_tflops_dense": "fp16_tflops",
-    "fp16_matrix_tflops_dense": "fp16_tflops",
-    "fp16_xmx_tflops_dense": "fp16_tflops",
-    "fp16_tflops": "fp16_tflops",
-    "bf16_tensor_tflops_dense_fp32acc": "bf16_tflops",
     "fp8_tensor_tflops_dense": "fp8_tflops",
     "fp8_tensor_tflops_dense_derived": "fp8_tflops",
     "int8_tensor_tops_dense": "int8_tops",
@@ -314,22 +381,10 @@ _TENSOR_FILL = {
     "fp4_tensor_tflops_dense_derived": "fp4_tflops",
 }
 
-# Names in device_tensor_fill.csv / device_specs_techpowerup.csv that are the same part as a row
-# of devices.csv under another spelling.
-_DEVICE_ALIASES = {
-    "NVIDIA DGX Spark (GB10)": "NVIDIA DGX Spark (GB10 Grace Blackwell)",
-    "NVIDIA GB10 (DGX Spark)": "NVIDIA DGX Spark (GB10 Grace Blackwell)",
-    "AMD Ryzen AI Max+ 395 (Radeon 8060S)": "AMD Ryzen AI Max+ 395 (Strix Halo)",
-    "AMD Ryzen AI Max+ 395 (Radeon 8060S iGPU)": "AMD Ryzen AI Max+ 395 (Strix Halo)",
-    "NVIDIA GeForce RTX 3080": "NVIDIA GeForce RTX 3080 (10GB)",
-    "NVIDIA A100 PCIe 80GB": "NVIDIA A100 80GB PCIe",
-    "NVIDIA A100 SXM4 80GB": "NVIDIA A100 80GB SXM",
-    "NVIDIA H100 PCIe 80GB": "NVIDIA H100 PCIe",
-    "NVIDIA H100 SXM5 80GB (reported 'H100 80GB HBM3')": "NVIDIA H100 SXM",
-    "NVIDIA Tesla T4": "NVIDIA T4",
-    "Intel Arc A770": "Intel Arc A770 16GB",
-    "NVIDIA RTX PRO 6000 Blackwell Workstation Edition": "NVIDIA RTX PRO 6000 Blackwell (Workstation/Server Edition)",
-}
+def _device_aliases(data_dir: Path | str) -> dict[str, str]:
+    """Names in the other device files that are a devices.csv part under another spelling."""
+    return {row["alias"].strip(): row["name"].strip() for row in _read(data_dir, "device_aliases.csv")}
+
 
 # The share of memory a model may use. Apple: macOS lets the GPU wire about 75% of unified memory
 # by default (recommendedMaxWorkingSetSize); APUs with unified memory likewise. Discrete devices
@@ -365,8 +420,87 @@ def _device_record(name: str, vendor: str, kind: str, source: str, notes: str) -
     record = {column: None for column in DEVICE_COLUMNS}
     record.update({"name": name, "slug": slugify(name), "vendor": vendor, "kind": kind,
                    "source": source, "notes": notes, "interconnect": "", "launch_year": None,
-                   "launch_price_usd": None, "shader_fp16_tflops": None, "derived_fields": []})
+                   "launch_price_usd": None, "shader_fp16_tflops": None, "derived_fields": [],
+                   "memory_options_gb": [], "gpu_cores": None, "chip_name": None, "fp16_peak_basis": ""})
     return record
+
+
+# How each GPU's dense FP16/BF16 matrix peak is known (device_tensor_peaks.csv `basis`). A GPU with
+# none of these has no stated peak: the estimator then falls back to another figure and says so.
+PEAK_BASES = ("stated", "derived", "no_matrix_units")
+
+
+def _apply_tensor_peaks(data_dir: Path | str, by_name: dict[str, dict]) -> None:
+    """Set every listed GPU's dense FP16/BF16 peak with FP32 accumulate, the rate inference GEMMs use.
+
+    GeForce cards state two tensor rates, FP16-accumulate and (half of it) FP32-accumulate; cuBLAS,
+    PyTorch and llama.cpp's CUDA GEMMs accumulate FP16/BF16 inputs in FP32, so the catalog keeps the
+    FP32-accumulate figure (the file records the other where stated). A `derived` row is the rule
+    units x boost clock x FLOP per clock, anchored on a vendor-stated figure of the same
+    architecture (quoted in the row); `no_matrix_units` is the shader FP16 rate of a part without
+    matrix units, which is all an FP16 GEMM can reach there.
+    """
+    aliases = _device_aliases(data_dir)
+    for row in _read(data_dir, "device_tensor_peaks.csv"):
+        name = aliases.get(row["name"].strip(), row["name"].strip())
+        record = by_name.get(name)
+        if record is None:
+            continue
+        basis = row["basis"].strip()
+        fp16, bf16 = row.num("fp16_tflops_dense"), row.num("bf16_tflops_dense")
+        record["fp16_tflops"] = fp16
+        record["bf16_tflops"] = bf16
+        record["fp16_peak_basis"] = basis
+        fields = ["fp16_tflops"] + (["bf16_tflops"] if bf16 is not None else [])
+        if basis == "derived":
+            record["derived_fields"].extend(fields)
+        record["source"] += f"; {', '.join(fields)}: {row['stated_as'].strip()} — {row['source'].strip()}"
+
+
+def _options(text: str) -> list[float]:
+    return [float(part) for part in text.split("/") if part.strip()]
+
+
+def _apply_apple_silicon(data_dir: Path | str, by_name: dict[str, dict]) -> None:
+    """Memory options of each Apple chip, and the GPU-core variants linked to their chip.
+
+    A variant inherits what Apple states per chip (memory options, bandwidth) unless Apple states
+    its own (M3/M4 Max bins differ), takes the largest option as its memory, and derives its FP32
+    peak from the chip's: same GPU clock, so FP32 scales with cores (chip FP32 x cores / chip cores).
+    """
+    rows = _read(data_dir, "apple_silicon.csv")
+    chips = {row["name"].strip(): row for row in rows if not row["chip"].strip()}
+    for row in rows:
+        record = by_name.get(row["name"].strip())
+        if record is None:
+            continue
+        chip_name = row["chip"].strip()
+        chip = by_name.get(chip_name) if chip_name else None
+        record["gpu_cores"] = row.int("gpu_cores")
+        record["chip_name"] = chip_name or None
+        options = _options(row["memory_options_gb"])
+        derived = []
+        if not options and chip_name in chips:
+            options = _options(chips[chip_name]["memory_options_gb"])
+            derived.append("memory_options_gb")
+        record["memory_options_gb"] = options
+        if options and record["memory_gb"] is None:
+            record["memory_gb"] = max(options)
+            derived.append("memory_gb")
+        bandwidth = row.num("memory_bandwidth_gbs")
+        if bandwidth is not None:
+            record["memory_bandwidth_gbs"] = bandwidth
+        elif record["memory_bandwidth_gbs"] is None and chip is not None:
+            record["memory_bandwidth_gbs"] = chip["memory_bandwidth_gbs"]
+            derived.append("memory_bandwidth_gbs")
+        chip_cores = chips[chip_name].int("gpu_cores") if chip_name in chips else None
+        if chip is not None and record["gpu_cores"] and chip_cores and chip["fp32_tflops"] is not None and record["fp32_tflops"] is None:
+            record["fp32_tflops"] = round(chip["fp32_tflops"] * record["gpu_cores"] / chip_cores, 2)
+            derived.append("fp32_tflops")
+        record["derived_fields"].extend(derived)
+        record["source"] += f"; memory options and GPU cores: {row['source'].strip()}"
+        if derived:
+            record["source"] += f" (inherited from {chip_name}: {', '.join(derived)}; FP32 scaled by GPU cores)"
 
 
 def load_devices(data_dir: Path | str) -> pd.DataFrame:
@@ -376,29 +510,31 @@ def load_devices(data_dir: Path | str) -> pd.DataFrame:
         record = _device_record(row["name"].strip(), row["vendor"].strip(), row["kind"].strip(),
                                 row["source"].strip(), row["notes"].strip())
         record.update({
-            "memory_gb": _num(row["memory_gb"]),
-            "memory_bandwidth_gbs": _num(row["memory_bandwidth_gbs"]),
-            "fp32_tflops": _num(row["fp32_tflops"]),
-            "fp16_tflops": _num(row["fp16_tflops_dense"]),
-            "bf16_tflops": _num(row["bf16_tflops_dense"]),
-            "fp8_tflops": _num(row["fp8_tflops_dense"]),
-            "int8_tops": _num(row["int8_tops_dense"]),
-            "fp4_tflops": _num(row["fp4_tflops_dense"]),
-            "tdp_w": _num(row["tdp_w"]),
-            "launch_year": _int(row["launch_year"]),
-            "launch_price_usd": _num(row["launch_price_usd"]),
+            "memory_gb": row.num("memory_gb"),
+            "memory_bandwidth_gbs": row.num("memory_bandwidth_gbs"),
+            "fp32_tflops": row.num("fp32_tflops"),
+            "fp16_tflops": row.num("fp16_tflops_dense"),
+            "bf16_tflops": row.num("bf16_tflops_dense"),
+            "fp8_tflops": row.num("fp8_tflops_dense"),
+            "int8_tops": row.num("int8_tops_dense"),
+            "fp4_tflops": row.num("fp4_tflops_dense"),
+            "tdp_w": row.num("tdp_w"),
+            "launch_year": row.int("launch_year"),
+            "launch_price_usd": row.num("launch_price_usd"),
             "interconnect": row["interconnect"].strip(),
         })
         by_name[record["name"]] = record
+    aliases = _device_aliases(data_dir)
     for row in _read(data_dir, "device_specs_techpowerup.csv"):
-        name = _DEVICE_ALIASES.get(row["device"].strip(), row["device"].strip())
-        shader = _num(row["fp16_tflops"])
+        name = aliases.get(row["device"].strip(), row["device"].strip())
+        shader = row.num("fp16_tflops")
         if name in by_name:
             record = by_name[name]
             filled = []
-            for field, column in (("memory_gb", "memory_gb"), ("memory_bandwidth_gbs", "memory_bandwidth_gbs"), ("tdp_w", "tdp_w")):
-                if record[field] is None and _num(row[column]) is not None:
-                    record[field] = _num(row[column])
+            for field, column in (("memory_gb", "memory_gb"), ("memory_bandwidth_gbs", "memory_bandwidth_gbs"), ("tdp_w", "tdp_w"),
+                                  ("fp32_tflops", "fp32_tflops")):
+                if record[field] is None and row.num(column) is not None:
+                    record[field] = row.num(column)
                     filled.append(field)
             record["shader_fp16_tflops"] = shader
             record["source"] += "; " + row["source"].strip() + (f" ({', '.join(filled + ['shader_fp16_tflops'])})")
@@ -406,18 +542,19 @@ def load_devices(data_dir: Path | str) -> pd.DataFrame:
         kind = "apple" if row["vendor"].strip() == "Apple" else "gpu"
         record = _device_record(name, row["vendor"].strip(), kind, row["source"].strip(), row["note"].strip())
         record.update({
-            "memory_gb": _num(row["memory_gb"]),
-            "memory_bandwidth_gbs": _num(row["memory_bandwidth_gbs"]),
-            "tdp_w": _num(row["tdp_w"]),
+            "memory_gb": row.num("memory_gb"),
+            "memory_bandwidth_gbs": row.num("memory_bandwidth_gbs"),
+            "tdp_w": row.num("tdp_w"),
+            "fp32_tflops": row.num("fp32_tflops"),
             "shader_fp16_tflops": shader,
         })
         if row["gpu_cores_or_sms"].strip():
             record["notes"] = (record["notes"] + "; " if record["notes"] else "") + row["gpu_cores_or_sms"].strip()
         by_name[name] = record
     for row in _read(data_dir, "device_tensor_fill.csv"):
-        name = _DEVICE_ALIASES.get(row["name"].strip(), row["name"].strip())
+        name = aliases.get(row["name"].strip(), row["name"].strip())
         column = _TENSOR_FILL.get(row["field"].strip())
-        value = _num(row["value"])
+        value = row.num("value")
         if name not in by_name or column is None or value is None:
             continue
         record = by_name[name]
@@ -427,6 +564,8 @@ def load_devices(data_dir: Path | str) -> pd.DataFrame:
         if row["field"].endswith("_derived"):
             record["derived_fields"].append(column)
         record["source"] += f"; {column}: {row['source'].strip()}"
+    _apply_tensor_peaks(data_dir, by_name)
+    _apply_apple_silicon(data_dir, by_name)
     for record in by_name.values():
         link, host = _links(record["interconnect"])
         if link is not None:
@@ -473,49 +612,42 @@ def load_runtimes() -> pd.DataFrame:
     return frame
 
 
-def _match_device(text: str, devices: Iterable[str]) -> str | None:
-    """The catalog device an offer's free-text device names, when it names exactly one."""
+def _match_device(text: str, rules: list[tuple[str, str]], devices: set[str]) -> str | None:
+    """The catalog device an offer's free-text device names, when it names exactly one.
+
+    The first rule (offer_device_links.csv, in order) whose pattern matches decides; an empty name
+    means the label names several parts, or one the catalog lacks.
+    """
     key = text.upper()
-    rules = (
-        (r"GB200", "NVIDIA GB200 (per Blackwell GPU in GB200 NVL72)"),
-        (r"B200", "NVIDIA B200 (HGX, per GPU)"),
-        (r"GH200", None),
-        (r"H200", "NVIDIA H200 SXM"),
-        (r"H100 NVL", "NVIDIA H100 NVL"),
-        (r"H100.*PCIE", "NVIDIA H100 PCIe"),
-        (r"H100", "NVIDIA H100 SXM"),
-        (r"A100.*40GB.*(SXM|P4D)|A100 SXM 40GB", "NVIDIA A100 40GB SXM"),
-        (r"A100.*PCIE|A100 PCIE|NC24ADS", "NVIDIA A100 80GB PCIe"),
-        (r"A100", "NVIDIA A100 80GB SXM"),
-        (r"^L4 /", None),
-        (r"L40S /", None),
-        (r"L40S", "NVIDIA L40S"),
-        (r"L40", "NVIDIA L40"),
-        (r"^L4\b", "NVIDIA L4"),
-        (r"A10\b", "NVIDIA A10"),
-        (r"MI300X", "AMD Instinct MI300X"),
-        (r"RTX 3090", "NVIDIA GeForce RTX 3090"),
-        (r"RTX 4090", "NVIDIA GeForce RTX 4090"),
-        (r"RTX 5090", "NVIDIA GeForce RTX 5090"),
-    )
-    names = set(devices)
     for pattern, name in rules:
         if re.search(pattern, key):
-            return name if name in names else None
+            return name if name in devices else None
     return None
+
+
+def _link_rules(data_dir: Path | str, file: str) -> list[tuple[str, str]]:
+    rules = []
+    for row in _read(data_dir, file):
+        try:
+            re.compile(row["pattern"])
+        except re.error as exc:
+            raise row.error("pattern", f"not a regular expression ({exc})") from None
+        rules.append((row["pattern"], row["name"].strip()))
+    return rules
 
 
 def load_cloud_offers(data_dir: Path | str, device_names: Iterable[str] = ()) -> pd.DataFrame:
     """cloud_offers.csv; `device_name` is the catalog device the offer names, when one matches."""
-    device_names = list(device_names)
+    device_names = set(device_names)
+    rules = _link_rules(data_dir, "offer_device_links.csv")
     records = []
     for row in _read(data_dir, "cloud_offers.csv"):
         records.append({
             "provider": row["provider"].strip(),
             "device_label": row["device"].strip(),
-            "device_name": _match_device(row["device"].strip(), device_names),
-            "gpu_count": _int(row["gpu_count"]) or 1,
-            "usd_per_hour": _num(row["usd_per_hour"]),
+            "device_name": _match_device(row["device"].strip(), rules, device_names),
+            "gpu_count": row.int("gpu_count") or 1,
+            "usd_per_hour": row.num("usd_per_hour"),
             "tier": row["tier"].strip(),
             "region_or_note": row["region_or_note"].strip(),
             "as_of": row["as_of"].strip(),
@@ -524,28 +656,20 @@ def load_cloud_offers(data_dir: Path | str, device_names: Iterable[str] = ()) ->
     return pd.DataFrame.from_records(records)
 
 
-_API_MODEL_RULES = (
-    (r"gpt-oss-120b", "gpt-oss-120b"),
-    (r"gpt-oss-20b", "gpt-oss-20b"),
-    (r"Llama 3\.3 70B", "Llama 3.3 70B Instruct"),
-    (r"Llama 3\.1 8B", "Llama 3.1 8B"),
-    (r"DeepSeek V3 family", "DeepSeek V3"),
-)
-
-
 def load_api_prices(data_dir: Path | str, model_names: Iterable[str] = ()) -> pd.DataFrame:
     """api_prices.csv; `model_name` is the catalog model the price is for, when one matches."""
     names = set(model_names)
+    rules = _link_rules(data_dir, "api_model_links.csv")
     records = []
     for row in _read(data_dir, "api_prices.csv"):
         label = row["model"].strip()
-        model = next((name for pattern, name in _API_MODEL_RULES if re.search(pattern, label, re.IGNORECASE)), None)
+        model = next((name for pattern, name in rules if re.search(pattern, label, re.IGNORECASE)), None)
         records.append({
             "provider": row["provider"].strip(),
             "model_label": label,
             "model_name": model if model in names else None,
-            "usd_per_1m_input": _num(row["usd_per_1m_input"]),
-            "usd_per_1m_output": _num(row["usd_per_1m_output"]),
+            "usd_per_1m_input": row.num("usd_per_1m_input"),
+            "usd_per_1m_output": row.num("usd_per_1m_output"),
             "as_of": row["as_of"].strip(),
             "source": row["source"].strip(),
         })

@@ -49,3 +49,43 @@ def test_it_rejects_an_offer_with_a_zero_price():
 def test_it_prices_an_offer_per_gpu_hour():
     offer = CloudOffer(provider="P", device_label="8x H100", gpu_count=8, usd_per_hour=24.0, tier="on-demand", as_of="x", source="t")
     assert offer.usd_per_gpu_hour == 3.0
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_it_rejects_a_memory_size_that_is_not_a_finite_number(value):
+    with pytest.raises(ValidationError) as caught:
+        gpu(memory_gb=value).full_clean()
+    assert caught.value.message_dict["memory_gb"] == [f"Memory (GB) must be a finite number, not {value}."]
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_the_database_refuses_a_memory_size_that_is_not_finite(value):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        gpu(memory_gb=value).save()
+
+
+def test_the_database_refuses_an_infinite_hourly_price():
+    device = gpu()
+    device.save()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CloudOffer.objects.create(provider="p", device_label="x", device=device, usd_per_hour=float("inf"),
+                                  tier="on-demand", as_of="2025-01-01", source="test")
+
+
+@pytest.mark.parametrize("options", [[0], [-8], ["16"], [float("inf")], [True], {"a": 1}])
+def test_it_rejects_memory_options_that_are_not_positive_sizes(options):
+    with pytest.raises(ValidationError) as caught:
+        gpu(memory_options_gb=options).full_clean()
+    assert "memory_options_gb" in caught.value.message_dict
+
+
+def test_a_variant_links_to_a_chip_not_to_another_variant():
+    chip = gpu(name="Chip", slug="chip", kind="apple", vendor="Apple")
+    chip.save()
+    variant = gpu(name="Chip (8-core GPU)", slug="chip-8", kind="apple", vendor="Apple", chip=chip, gpu_cores=8)
+    variant.full_clean()
+    variant.save()
+    nested = gpu(name="Chip (8-core GPU) again", slug="chip-8b", kind="apple", vendor="Apple", chip=variant)
+    with pytest.raises(ValidationError) as caught:
+        nested.full_clean()
+    assert caught.value.message_dict["chip"] == ["Chip (8-core GPU) is itself a variant; link to its chip, Chip."]

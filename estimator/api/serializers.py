@@ -22,6 +22,7 @@ from rest_framework.fields import empty
 from devices.models import Device
 from estimator import selectors, services
 from estimator.core import pipeline
+from models_catalog.importers.hf_config import ConfigImportError, architecture_from_config
 from models_catalog.models import ModelArchitecture, QuantizationFormat
 
 MAX_BATCH = 1000
@@ -67,6 +68,10 @@ class WorkloadSerializer(serializers.Serializer):
                                             help_text="Host RAM available for offloaded layers (default 64).")
     device_count = serializers.IntegerField(min_value=1, max_value=64, required=False,
                                             help_text="Devices the model is spread over (default 1).")
+    memory_gb = serializers.FloatField(
+        min_value=0.001, max_value=1_000_000, required=False,
+        help_text="Memory of the device in GB, for parts sold with several sizes (Apple chips): one of the device's "
+                  "memory options when the catalog lists them. Default: the catalog's memory_gb.")
     parallel = serializers.ChoiceField(choices=services.PARALLEL_MODES, required=False,
                                        help_text="How several devices split the model (default auto).")
     usd_per_kwh = serializers.FloatField(min_value=0, max_value=100, required=False,
@@ -117,6 +122,19 @@ class InlineDeviceSerializer(serializers.ModelSerializer):
         extra_kwargs = _inline_kwargs(selectors.DEVICE_FIELDS, ("vendor",))
 
 
+def model_from_config(data: dict) -> dict:
+    """`{"config": {...}, "name": ...}`: a Hugging Face config.json read into an inline model, nothing saved."""
+    if "config" not in data:
+        return data
+    try:
+        if not isinstance(data["config"], dict):
+            raise ConfigImportError("A config.json is a JSON object ({...}).")
+        record = architecture_from_config(data["config"], name=data.get("name"))
+    except ConfigImportError as exc:
+        raise serializers.ValidationError({"config": [str(exc)]}) from exc
+    return {key: value for key, value in record.items() if key in selectors.MODEL_FIELDS}
+
+
 class CatalogRefField(serializers.Field):
     """A catalog record by slug or name (a string), or an inline object with the catalog's fields.
 
@@ -129,8 +147,10 @@ class CatalogRefField(serializers.Field):
         "blank": "This field may not be blank.",
     }
 
-    def __init__(self, inline_serializer: type[serializers.ModelSerializer], **kwargs):
+    def __init__(self, inline_serializer: type[serializers.ModelSerializer], expand=None, **kwargs):
         self.inline_serializer = inline_serializer
+        # Turns another way of giving the object (e.g. a config.json) into its inline fields.
+        self.expand = expand
         super().__init__(**kwargs)
         # One inline serializer for every item of a batch: building a ModelSerializer's fields
         # costs more than validating with them, and a batch often repeats one inline object.
@@ -148,7 +168,7 @@ class CatalogRefField(serializers.Field):
         if key not in self._validated:
             if self._inline is None:
                 self._inline = self.inline_serializer()
-            self._validated[key] = dict(self._inline.run_validation(data))
+            self._validated[key] = dict(self._inline.run_validation(self.expand(data) if self.expand else data))
         return dict(self._validated[key])
 
     def to_representation(self, value):
@@ -167,9 +187,14 @@ class CatalogRefFieldExtension(OpenApiSerializerFieldExtension):
 class ScenarioSerializer(WorkloadSerializer):
     """One scenario: model x quantization x device (+ runtime) under a workload."""
 
-    model = CatalogRefField(InlineModelSerializer, help_text="Catalog slug or name, or an inline model.")
+    model = CatalogRefField(InlineModelSerializer, expand=model_from_config,
+                            help_text='Catalog slug or name, an inline model, or {"config": {...}}: a Hugging Face '
+                                      'config.json, read (parameters counted from its shapes) without saving.')
     quantization = CatalogRefField(InlineQuantizationSerializer,
-                                   help_text="Catalog slug or name, or an inline quantization format.")
+                                   help_text="Catalog slug or name, or an inline quantization format. The "
+                                             "`quantization` printed by `hwfit import-gguf --json` is one: its "
+                                             "bits_per_weight is the file's own, so with that file's model the "
+                                             "weights take exactly the file's bytes.")
     device = CatalogRefField(InlineDeviceSerializer, help_text="Catalog slug or name, or an inline device.")
     runtime = serializers.SlugField(required=False, help_text="Runtime slug (default: the usual one for the "
                                                               "format and device kind).")
@@ -222,6 +247,7 @@ class RecordRefSerializer(serializers.Serializer):
 
 
 class ResultWorkloadSerializer(serializers.Serializer):
+    devices_asked = _int("Devices the scenario asked about (device_count, default 1).")
     context_tokens = _int()
     prompt_tokens = _int()
     gen_tokens = _int()
@@ -274,6 +300,12 @@ class CostSerializer(serializers.Serializer):
     rental_usd_per_mtok = _float()
     rental_usd_per_mtok_max_batch = _float()
     api_usd_per_mtok = _float("Cheapest hosted API for the model, 70% input / 30% output.")
+    rental_provider = _str("Provider of the rental price.")
+    rental_tier = _str("on-demand | spot | reserved")
+    rental_as_of = _str("When the rental price was published.")
+    rental_offer_gpu_count = _str("GPUs in the offer (its price is per GPU-hour).")
+    api_provider = _str("Provider of the API price.")
+    api_as_of = _str("When the API price was published.")
 
 
 class WorkingSerializer(serializers.Serializer):
@@ -297,6 +329,11 @@ class WorkingSerializer(serializers.Serializer):
     bandwidth_bytes_per_s = _float()
     peak_flops_is_fallback = serializers.BooleanField(
         read_only=True, allow_null=True, help_text="The compute dtype's own peak is not published; another one is used.")
+    vector_peak_flops = _float("FLOP/s of the vector ALUs: what a batch-1 decode (matrix-vector) and dequantisation run on.")
+    vector_peak_source = _str("Catalog column of vector_peak_flops; empty = unknown (the decode is then memory-only, "
+                              "an upper bound, with a doubled error band).")
+    decode_compute_known = serializers.BooleanField(read_only=True, allow_null=True,
+                                                    help_text="The decode's compute term has a peak to run on.")
     eff_m = _float("Share of peak bandwidth reached.")
     eff_c = _float("Share of peak FLOP/s reached.")
     eff_attn = _float("Share of peak FLOP/s reached by attention.")
@@ -320,15 +357,21 @@ class EstimateResultSerializer(serializers.Serializer):
                                     help_text="The whole model fits in the devices' usable memory; null = unknown.")
     verdict = serializers.CharField(read_only=True,
                                     help_text="fits | offload | multi_device | no_fit | unknown | unsupported")
+    verdict_reason = _str("Why the verdict, in one sentence.")
+    configuration_note = _str("Empty, or what the figures describe when it is not the device count asked about.")
     devices_needed = _int("Smallest tensor-parallel size that fits (up to 8).")
     layers_on_device = _int()
     format_supported = serializers.BooleanField(read_only=True)
     tokens_per_s = _float("The workload's figure (see `mode`); null when unknown or it does not run.")
     ttft_s = _float("Time to first token: prefill + first pass.")
     bound = _str("memory | compute | overhead")
-    grade = serializers.CharField(read_only=True, help_text="SS, S, A, B, C, F or ? (unknown).")
+    grade = serializers.CharField(read_only=True, help_text="SS, S, A, B, C, F or ? (unknown); a configuration of n > 1 "
+                                                            "devices carries it: 'S\u00d74' is S on four devices.")
     calibrated = serializers.BooleanField(read_only=True)
     error_band = _float("Relative error of `tokens_per_s` (0.15 = ±15%).")
+    accuracy = serializers.JSONField(read_only=True, allow_null=True, help_text=(
+        "Measured runs of this device and runtime at this mode: n, p10_pct / median_pct / p90_pct of "
+        "|estimate / measured - 1| in %, bias_pct (signed median); null when none are stored."))
     quality_tier = _str()
     context_within_window = serializers.BooleanField(
         read_only=True, allow_null=True,

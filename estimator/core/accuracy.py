@@ -36,7 +36,8 @@ def accuracy_report(
     """(rows, summary): every dev row predicted with `priors`, and with priors refitted without
     its device (LODO); the summary gives median / mean |error| % by metric, runtime, device kind,
     model family and overall, with the number of rows excluded and why."""
-    fs, rows, positions = dev_fitset(data_dir, models, quants, devices, priors.get("constants"))
+    fs, rows, positions = dev_fitset(data_dir, models, quants, devices, priors.get("constants"),
+                                     keep_stand_in_roofs=True)
     fitted = {k: priors[k] for k in FITTED_KEYS if k in priors}
     rows["predicted_tok_s"] = np.nan
     rows["lodo_predicted_tok_s"] = np.nan
@@ -81,9 +82,25 @@ def _speedups(rows: pd.DataFrame) -> pd.DataFrame:
     return extra
 
 
+# Exclusions that make a row's scenario impossible to state to the estimator (its model, format or
+# device is not in the catalog, the method is not a scheme the model has, a length is unknown) or
+# whose device has no bandwidth: such rows do not count against the answered share. Every other
+# row — any device with a bandwidth — must be answered.
+UNSTATABLE = ("model:", "format:", "device: not in catalog", "device: no memory bandwidth", "method ",
+              "generation length", "prompt or answer length", "tokens per forward")
+
+
+def answerable(rows: pd.DataFrame) -> pd.Series:
+    """Rows the estimator owes an answer: stated in catalog terms, on a device with a bandwidth."""
+    excluded = rows["excluded"].fillna("").astype(str)
+    return ~excluded.apply(lambda text: any(part.strip().startswith(UNSTATABLE) for part in text.split(";") if part))
+
+
 def summarize(rows: pd.DataFrame) -> pd.DataFrame:
-    """Median and mean |error| % (in-sample and LODO) by metric and by each grouping."""
+    """Median and mean |error| % (in-sample and LODO) by metric and by each grouping, and the share
+    of answerable rows (`answerable`) that got an answer."""
     used = rows[rows["excluded"] == ""]
+    owed = rows[answerable(rows)]
     out = []
     groupings = (("overall", None), ("runtime", "runtime"), ("device_kind", "device_kind"), ("model_family", "model_family"))
     for metric in (*METRICS, "diffusion_speedup"):
@@ -92,9 +109,12 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
         for grouping, column in groupings:
             groups = [("all", part)] if column is None else list(part.groupby(column, sort=True))
             for value, group in groups:
+                due = owed[owed["metric"] == metric] if column is None else None
                 out.append({
                     "metric": metric, "grouping": grouping, "group": value, "rows": len(group),
                     "excluded_rows": excluded if column is None else np.nan,
+                    "answered_share_pct": (100.0 * (due["excluded"] == "").mean() if due is not None and len(due)
+                                           else np.nan),
                     "median_abs_error_pct": group["abs_error_pct"].median(),
                     "mean_abs_error_pct": group["abs_error_pct"].mean(),
                     "lodo_median_abs_error_pct": group["lodo_abs_error_pct"].median(),

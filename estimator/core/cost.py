@@ -41,21 +41,30 @@ def api_blended_usd_per_mtok(usd_per_1m_input: np.ndarray, usd_per_1m_output: np
 def cheapest_rental(offers: pd.DataFrame, key: str = "device_slug") -> pd.DataFrame:
     """Cheapest $/h per single device, from offers with `key`, `usd_per_hour`, `gpu_count`.
 
-    Multi-GPU offers are divided by their GPU count (a per-GPU price). Offers naming no catalog
-    device are ignored.
+    `usd_per_hour` is already a per-GPU-hour price in cloud_offers.csv (docs/data.md: "per-GPU-hour
+    prices"; an 8x H100 instance at $3.99 costs 8 x $3.99 an hour), so it is NOT divided by
+    `gpu_count` again. An n-device configuration pays n times it (`rental_usd_per_hour`). The
+    offer's provider, tier and as-of date come along (`rental_provider`, `rental_tier`,
+    `rental_as_of`, `rental_gpu_count`) so that every cost says where it came from. Offers naming
+    no catalog device are ignored.
     """
     frame = offers.dropna(subset=[key, "usd_per_hour"]).copy()
-    count = frame["gpu_count"].fillna(1).clip(lower=1) if "gpu_count" in frame else 1
-    frame["usd_per_hour_per_device"] = frame["usd_per_hour"] / count
-    best = frame.sort_values("usd_per_hour_per_device").drop_duplicates(key)
-    columns = [key, "usd_per_hour_per_device"] + [c for c in ("provider", "tier", "as_of") if c in best]
-    return best[columns].rename(columns={c: f"rental_{c}" for c in ("provider", "tier", "as_of")}).reset_index(drop=True)
+    frame["usd_per_hour_per_device"] = frame["usd_per_hour"].astype(float)
+    # Ties: the offer renting fewer GPUs (what a single-device user can actually rent) first.
+    order = ["usd_per_hour_per_device"] + (["gpu_count"] if "gpu_count" in frame else [])
+    best = frame.sort_values(order, kind="stable").drop_duplicates(key)
+    meta = [c for c in ("provider", "tier", "as_of", "gpu_count") if c in best]
+    columns = [key, "usd_per_hour_per_device"] + meta
+    return best[columns].rename(columns={c: f"rental_{c}" for c in meta}).reset_index(drop=True)
 
 
 def cheapest_api(prices: pd.DataFrame, key: str = "model_slug") -> pd.DataFrame:
-    """Cheapest blended API price per catalog model, from rows with `key` and input/output prices."""
+    """Cheapest blended API price per catalog model, from rows with `key` and input/output prices.
+
+    The provider and as-of date come along (`api_provider`, `api_as_of`)."""
     frame = prices.dropna(subset=[key, "usd_per_1m_input", "usd_per_1m_output"]).copy()
     frame["api_usd_per_mtok"] = api_blended_usd_per_mtok(frame["usd_per_1m_input"], frame["usd_per_1m_output"])
-    best = frame.sort_values("api_usd_per_mtok").drop_duplicates(key)
-    best = best.rename(columns={"provider": "api_provider"})
-    return best[[key, "api_usd_per_mtok"] + (["api_provider"] if "api_provider" in best else [])].reset_index(drop=True)
+    best = frame.sort_values("api_usd_per_mtok", kind="stable").drop_duplicates(key)
+    meta = [c for c in ("provider", "as_of") if c in best]
+    best = best.rename(columns={c: f"api_{c}" for c in meta})
+    return best[[key, "api_usd_per_mtok"] + [f"api_{c}" for c in meta]].reset_index(drop=True)

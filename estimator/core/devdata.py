@@ -278,13 +278,24 @@ def diffusion_rows(runs: pd.DataFrame, models: pd.DataFrame, quants: pd.DataFram
         prompt = float(prompts.get(task_shots, np.nan))
         if not ar and (np.isnan(prompt) or np.isnan(numerator)):
             why.append("prompt or answer length unknown")
+        steps = np.nan
+        block = float(row.block_size)
+        if parallel and not ar and "llada" in family and not np.isnan(gen):
+            # Fast-dLLM decodes the whole canvas (no EOS stop), but its threshold rule commits a
+            # block of trailing EOS in one step (they are predicted with near-certainty): the
+            # published tokens per forward holds for the answer's blocks, each EOS-only block
+            # costs one step (docs/diffusion.md "Tokens per forward"). An instruct LLaDA stops
+            # answering after `answer_tokens`; Dream base rarely emits EOS (its canvas is its answer).
+            n_blocks = np.ceil(gen / block)
+            answer_blocks = min(np.ceil(answers.get(task, gen) / block), n_blocks)
+            steps = (answer_blocks * np.ceil(block / max(tpf, 1.0)) + (n_blocks - answer_blocks)) / n_blocks
         records.append({
             "source_file": "diffusion_runs_dev.csv", "source_row": i, "model": row.model,
             "quant": "BF16 (safetensors)", "device": row.gpu, "runtime": "hf-transformers", "n_devices": 1.0,
             "parallel": "none", "test": f"{row.method} | {row.prompt_len} | gen {row.gen_len}",
             "measured_tok_s": float(row.tokens_per_s), "model_index": m_idx[i], "quant_index": bf16,
-            "device_index": d_idx[i], "prefill_chunk": np.nan, "gen_len": gen, "block_size": float(row.block_size),
-            "tokens_per_forward": tpf, "steps_per_block": np.nan, "diffusion_cache": cache,
+            "device_index": d_idx[i], "prefill_chunk": np.nan, "gen_len": gen, "block_size": block,
+            "tokens_per_forward": tpf, "steps_per_block": steps, "diffusion_cache": cache,
             "excluded": "; ".join(why), "metric": "decode" if ar else "diffusion",
             "decode_context": prompt + (gen / 2 if not np.isnan(gen) else 0), "prompt_len": prompt,
             "prefill_depth": 0.0, "numerator": 1.0 if ar else numerator,
@@ -300,11 +311,14 @@ _WORKLOAD_COLUMNS = ("runtime", "n_devices", "parallel", "prefill_chunk", "gen_l
 
 
 def build_fitset(rows: pd.DataFrame, models: pd.DataFrame, quants: pd.DataFrame, devices: pd.DataFrame,
-                 priors: dict) -> tuple[fit_mod.FitSet, np.ndarray]:
+                 priors: dict, *, keep_stand_in_roofs: bool = False) -> tuple[fit_mod.FitSet, np.ndarray]:
     """The FitSet of the rows that can be predicted, and their positions in `rows`.
 
     Rows whose prediction is impossible (device without bandwidth, or without peak FLOP/s for a
-    compute-bound figure) get `excluded` filled in place.
+    compute-bound figure) get `excluded` filled in place. keep_stand_in_roofs: rows answered with a
+    stand-in peak (a GPU whose compute dtype has no published peak) stay in the set, out of the
+    fit (`FitSet.in_fit`), with the reason in `rows["not_fitted"]` — the accuracy report counts
+    them as answers; the prior fit never sees them.
     """
     ok = (rows["excluded"] == "").to_numpy()
     use = rows[ok]
@@ -340,6 +354,13 @@ def build_fitset(rows: pd.DataFrame, models: pd.DataFrame, quants: pd.DataFrame,
     wrong_roof = compute_bound & prep.peak_is_fallback & prep.kind.eq("gpu")
     bad = ~np.isfinite(probe) | wrong_roof
     positions = np.flatnonzero(ok)
+    if keep_stand_in_roofs:
+        answerable = wrong_roof & np.isfinite(probe)
+        fs.in_fit = ~answerable
+        rows["not_fitted"] = ""
+        rows.loc[rows.index[positions[answerable]], "not_fitted"] = np.char.add(
+            "stand-in peak (", np.char.add(prep.peak_source.values.astype(str)[answerable], ")"))
+        bad = bad & ~answerable
     if bad.any():
         reasons = np.where(np.isnan(prep.bandwidth), "device: no memory bandwidth in catalog",
                            np.where(wrong_roof, np.char.add("device: no peak for the compute dtype in catalog (only ",
@@ -384,11 +405,12 @@ def load_dev_rows(data_dir: Path | str, models: pd.DataFrame, quants: pd.DataFra
 
 
 def dev_fitset(data_dir: Path | str, models: pd.DataFrame, quants: pd.DataFrame, devices: pd.DataFrame,
-               constants: dict | None = None) -> tuple[fit_mod.FitSet, pd.DataFrame, np.ndarray]:
+               constants: dict | None = None, *, keep_stand_in_roofs: bool = False,
+               ) -> tuple[fit_mod.FitSet, pd.DataFrame, np.ndarray]:
     """(FitSet, all rows, positions of the FitSet rows in `rows`) for the two dev files."""
     rows = load_dev_rows(data_dir, models, quants, devices)
     priors_shell = {"constants": constants or load_constants(), "groups": [], "dequant_ops_per_weight": {}}
-    fs, positions = build_fitset(rows, models, quants, devices, priors_shell)
+    fs, positions = build_fitset(rows, models, quants, devices, priors_shell, keep_stand_in_roofs=keep_stand_in_roofs)
     return fs, rows, positions
 
 

@@ -33,6 +33,7 @@ from typing import Callable
 import numpy as np
 from scipy.optimize import least_squares
 
+from estimator.core.hardware import INT8_GEMM_CLASSES, INT8_PATH_SUFFIX, base_class
 from estimator.core.priors import METRICS, PARAMETERS, WILDCARD, base_runtime, fallback_keys
 from estimator.core.workloads import Reduced, reduced_time
 
@@ -52,17 +53,26 @@ OVERHEAD_PARAMETERS = ("t_fixed_s", "t_layer_s")
 ANCHOR = {"eff_m": 0.7, "eff_c": 0.4, "eff_attn": 0.1, "t_fixed_s": 5e-4, "t_layer_s": 2e-5, "bw_cap": 1e14}
 BOUNDS = {"eff_m": (0.05, 1.0), "eff_c": (0.01, 1.0), "eff_attn": (0.002, 1.0), "t_fixed_s": (1e-6, 0.2),
           "t_layer_s": (1e-8, 0.02), "bw_cap": (5e10, 1e14)}
-# The global group has no bandwidth ceiling: a ceiling belongs to a runtime's kernels, and a
-# runtime without evidence of one must not inherit another's.
+# No group fits a bandwidth ceiling: a runtime-wide ceiling is only identified by the fastest
+# device of the runtime's rows, so a device faster than every fitted one (an A100 left out of
+# llama.cpp's rows) was capped at the next one's bandwidth: leave-one-device-out decode error
+# 12.8% with the ceiling, 10.7% without (docs/calibration.md). A calibration measures it.
 FIXED_GLOBAL = {"bw_cap": 1e14}
+FIXED_ALWAYS = {"bw_cap": 1e14}
 CAP_START = 3e12
-DEQUANT_ANCHOR = 4.0
-DEQUANT_BOUNDS = (0.05, 400.0)
+# Dequantising a weight is a few ALU ops (unpack 4-6 bits, apply the block and sub-block scales):
+# bounded at 3 per weight read. A looser bound let the rows of slow-decoding Apple GPUs push the
+# shared K-quant figure to 7.6 ops, which made every GPU with a modest FP32 rate (A100: 19.5
+# TFLOP/s) compute-bound when it was left out of the fit.
+DEQUANT_ANCHOR = 1.0
+DEQUANT_BOUNDS = (0.05, 3.0)
 FIXED_DEQUANT = {"none": 0.0}
 GEMM_ANCHOR = 1.0
 GEMM_BOUNDS = (0.2, 1.5)
 FIXED_GEMM = {"none": 1.0}
-CLASSES = ("legacy", "kquant", "iquant", "int_group", "fp8", "fp4")
+BASE_CLASSES = ("legacy", "kquant", "iquant", "int_group", "fp8", "fp4")
+# The same formats on llama.cpp's int8 GEMM path (hardware.INT8_GEMM_CLASSES): tables of their own.
+CLASSES = BASE_CLASSES + tuple(f"{c}{INT8_PATH_SUFFIX}" for c in INT8_GEMM_CLASSES)
 HALF_ANCHOR = 16.0      # tokens per expert at which an expert GEMM runs at half a large GEMM's rate
 HALF_BOUNDS = (0.5, 2000.0)
 
@@ -81,6 +91,10 @@ class FitSet:
     numerator: np.ndarray    # tokens the measured tokens/s counts
     measured: np.ndarray     # tokens/s
     reduced: Reduced         # (slots, rows)
+    # Rows the fit may use (None: all). The others are only predicted: rows the estimator answers
+    # with a stand-in peak (a GPU whose compute dtype has no published peak) count in the accuracy
+    # report as answers, but must not teach the priors a wrong roof.
+    in_fit: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.measured)
@@ -89,9 +103,16 @@ class FitSet:
         values = {}
         for item in fields(self):
             value = getattr(self, item.name)
-            values[item.name] = Reduced(**{f.name: getattr(value, f.name)[:, mask] for f in fields(value)}) \
-                if isinstance(value, Reduced) else value[mask]
+            if value is None:
+                values[item.name] = None
+            elif isinstance(value, Reduced):
+                values[item.name] = Reduced(**{f.name: getattr(value, f.name)[:, mask] for f in fields(value)})
+            else:
+                values[item.name] = value[mask]
         return FitSet(**values)
+
+    def fitted_rows(self) -> "FitSet":
+        return self if self.in_fit is None or self.in_fit.all() else self.subset(self.in_fit)
 
 
 @dataclass
@@ -106,7 +127,7 @@ class ClassTables:
 def class_tables(fitted: dict, classes: np.ndarray) -> ClassTables:
     dq = {**fitted.get("dequant_ops_per_weight", {}), **FIXED_DEQUANT}
     gm = {**fitted.get("gemm_factor", {}), **FIXED_GEMM}
-    return ClassTables(np.array([dq.get(c, DEQUANT_ANCHOR) for c in classes]),
+    return ClassTables(np.array([dq.get(base_class(c), DEQUANT_ANCHOR) for c in classes]),
                        np.array([gm.get(c, GEMM_ANCHOR) for c in classes]),
                        float(fitted.get("expert_half_tokens", 0.0)))
 
@@ -123,12 +144,13 @@ def _fit_group(fs: FitSet, parent: dict[str, float], sigma_prior: float, tables:
                free_classes: list[str] = (), fixed: dict[str, float] | None = None,
                fit_half: bool = False, gemm_classes: list[str] | None = None) -> tuple[dict[str, float], dict]:
     """One group's parameters (and, for the global group, the class tables) by robust least squares."""
-    fixed = fixed or {}
+    fixed = {**FIXED_ALWAYS, **(fixed or {})}
     names = [p for p in PARAMETERS if p not in fixed]
     free_classes = list(free_classes)
     # A class's GEMM factor is only seen on compute-bound rows; without enough of them it stays 1
-    # here and takes the documented fallback in fit_groups.
-    gemm_classes = free_classes if gemm_classes is None else [c for c in gemm_classes if c in free_classes]
+    # here and takes the documented fallback in fit_groups. Dequantisation work belongs to the
+    # weight format (base class), the GEMM factor to the format on its GEMM path (path class).
+    gemm_classes = free_classes if gemm_classes is None else list(gemm_classes)
     k = len(names)
     lower = [np.log(BOUNDS[p][0]) for p in names]
     upper = [np.log(BOUNDS[p][1]) for p in names]
@@ -152,7 +174,9 @@ def _fit_group(fs: FitSet, parent: dict[str, float], sigma_prior: float, tables:
     weights = np.full(len(start), SIGMA_DATA / sigma_prior)
     weights[k:] = SIGMA_DATA / 1.0   # class tables: weak pull to "no dequant cost, FP16 rate"
     log_measured = np.log(fs.measured)
-    row_class = {c: fs.dequant_class == c for c in free_classes}
+    row_base = np.array([base_class(c) for c in fs.dequant_class], dtype=object)
+    row_class = {c: row_base == c for c in free_classes}
+    row_path = {c: fs.dequant_class == c for c in gemm_classes}
 
     def tables_of(x: np.ndarray) -> ClassTables:
         if tables is not None:
@@ -162,7 +186,7 @@ def _fit_group(fs: FitSet, parent: dict[str, float], sigma_prior: float, tables:
         for i, c in enumerate(free_classes):
             dq[row_class[c]] = np.exp(x[k + i])
         for i, c in enumerate(gemm_classes):
-            gm[row_class[c]] = np.exp(x[k + len(free_classes) + i])
+            gm[row_path[c]] = np.exp(x[k + len(free_classes) + i])
         return ClassTables(dq, gm, float(np.exp(x[-1])) if fit_half else 0.0)
 
     def residuals(x: np.ndarray) -> np.ndarray:
@@ -186,9 +210,11 @@ def _fit_group(fs: FitSet, parent: dict[str, float], sigma_prior: float, tables:
 
 def fit_groups(fs: FitSet) -> dict:
     """Fit the tree of groups on `fs`: {"groups": [...], "dequant_ops_per_weight", "gemm_factor"}."""
-    present = [c for c in CLASSES if (fs.dequant_class == c).sum() >= MIN_ROWS]
+    fs = fs.fitted_rows()
+    bases = np.array([base_class(c) for c in fs.dequant_class], dtype=object)
+    present = [c for c in BASE_CLASSES if (bases == c).sum() >= MIN_ROWS]
     compute_bound = fs.metric != "decode"
-    gemm_present = [c for c in present if ((fs.dequant_class == c) & compute_bound).sum() >= MIN_GEMM_ROWS]
+    gemm_present = [c for c in CLASSES if ((fs.dequant_class == c) & compute_bound).sum() >= MIN_GEMM_ROWS]
     moe_rows = int((fs.reduced.expert_tokens > 0).any(axis=0).sum())
     global_params, extra = _fit_group(fs, ANCHOR, SIGMA_ANCHOR, None, present, fixed=FIXED_GLOBAL,
                                       gemm_classes=gemm_present,
@@ -197,9 +223,14 @@ def fit_groups(fs: FitSet) -> dict:
         extra["expert_half_tokens"] = HALF_ANCHOR
     # Classes without data: no dequant cost and the FP16 rate would be a guess; the documented
     # fallback is the K-quant value (the most common GGUF family) when fitted, else the anchors.
-    dq_table = {c: extra["dequant_ops_per_weight"].get(c, extra["dequant_ops_per_weight"].get("kquant", DEQUANT_ANCHOR))
-                for c in CLASSES}
-    gm_table = {c: extra["gemm_factor"].get(c, extra["gemm_factor"].get("kquant", GEMM_ANCHOR)) for c in CLASSES}
+    # An int8-path class falls back to the int8-path K-quant value (its factor is relative to the
+    # int8 peak, not to FP16).
+    def fallback(table: dict, c: str, anchor: float) -> float:
+        kquant = "kquant" + (INT8_PATH_SUFFIX if c.endswith(INT8_PATH_SUFFIX) else "")
+        return table.get(c, table.get(kquant, anchor))
+
+    dq_table = {c: fallback(extra["dequant_ops_per_weight"], c, DEQUANT_ANCHOR) for c in BASE_CLASSES}
+    gm_table = {c: fallback(extra["gemm_factor"], c, GEMM_ANCHOR) for c in CLASSES}
     fitted_doc = {"dequant_ops_per_weight": {**dq_table, **FIXED_DEQUANT}, "gemm_factor": {**gm_table, **FIXED_GEMM},
                   "expert_half_tokens": extra["expert_half_tokens"]}
     tables = class_tables(fitted_doc, fs.dequant_class)

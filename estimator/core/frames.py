@@ -30,12 +30,14 @@ WORKLOAD_DEFAULTS: dict[str, Any] = {
     "prefill_depth": 0,               # tokens already cached before the prompt (llama-bench ppN@dD)
     "kv_dtype": "fp16",               # units.KV_DTYPE_BYTES
     "n_devices": 1,
+    "scale_out": True,                # the answer may use more devices than asked (no count given)
+    "device_memory_gb": np.nan,       # memory of a configurable device (Apple chips); NaN = the catalog's
     "parallel": "auto",               # auto | none | tensor | layers (llama.cpp's split)
     "image_input": False,
     "block_size": np.nan,
     "tokens_per_forward": np.nan,
     "steps_per_block": np.nan,
-    "diffusion_cache": "dual",        # family A: none | prefix | dual (Fast-dLLM)
+    "diffusion_cache": "auto",        # family A: auto (the runtime's: SGLang none, else dual) | none | prefix | dual
     "prefill_chunk": np.nan,
     "host_memory_gb": 64.0,           # host RAM for partial offload
     "host_memory_bandwidth_gbs": 60.0,  # dual-channel DDR5 as read by a CPU
@@ -145,20 +147,33 @@ def with_prices(frame: pd.DataFrame, *, cloud_offers: pd.DataFrame | None = None
     if cloud_offers is not None and len(cloud_offers):
         rental = cheapest_rental(cloud_offers)
         frame["rental_usd_per_hour"] = _by_slug(frame["device_slug"], rental["device_slug"], rental["usd_per_hour_per_device"])
+        # Where the price comes from: every cost names its provider, tier and date.
+        for name in PRICE_SOURCE_COLUMNS:
+            if name.startswith("rental_") and name in rental:
+                frame[name] = _by_slug(frame["device_slug"], rental["device_slug"], rental[name], text=True)
     if api_prices is not None and len(api_prices):
         api = cheapest_api(api_prices)
         frame["api_usd_per_mtok"] = _by_slug(frame["model_slug"], api["model_slug"], api["api_usd_per_mtok"])
+        for name in PRICE_SOURCE_COLUMNS:
+            if name.startswith("api_") and name in api:
+                frame[name] = _by_slug(frame["model_slug"], api["model_slug"], api[name], text=True)
     return frame
 
 
-def _by_slug(slugs: pd.Series, keys: pd.Series, values: pd.Series) -> np.ndarray:
-    """values[keys == slug] for each slug (NaN where none), mapped once per distinct slug."""
-    table = dict(zip(keys, values))
+# Provenance of the prices `with_prices` adds (cost.cheapest_rental / cheapest_api).
+PRICE_SOURCE_COLUMNS = ("rental_provider", "rental_tier", "rental_as_of", "rental_gpu_count", "api_provider",
+                        "api_as_of")
+
+
+def _by_slug(slugs: pd.Series, keys: pd.Series, values: pd.Series, *, text: bool = False) -> np.ndarray:
+    """values[keys == slug] for each slug (NaN, or '' for text, where none), mapped once per distinct slug."""
+    table = dict(zip(keys, (str(v) for v in values) if text else values))
+    dtype, missing = (object, "") if text else (np.float64, np.nan)
     if isinstance(slugs.dtype, pd.CategoricalDtype):
-        # A cross-join's slugs are categorical: map the categories, gather by code (-1 -> NaN).
-        per_category = pd.Series(slugs.cat.categories, dtype=object).map(table).to_numpy(dtype=np.float64)
-        return np.append(per_category, np.nan)[slugs.cat.codes.to_numpy()]
-    return slugs.astype(object).map(table).to_numpy(dtype=np.float64)
+        # A cross-join's slugs are categorical: map the categories, gather by code (-1 -> missing).
+        per_category = pd.Series(slugs.cat.categories, dtype=object).map(table).fillna(missing).to_numpy(dtype=dtype)
+        return np.append(per_category, np.array([missing], dtype=dtype))[slugs.cat.codes.to_numpy()]
+    return slugs.astype(object).map(table).fillna(missing).to_numpy(dtype=dtype)
 
 
 def _native_kinds_text(values: pd.Series) -> pd.Series:

@@ -11,12 +11,15 @@
 |       | format has no kernels for the device kind                                    |
 | ?     | unknown: memory or speed cannot be computed from what the catalog publishes  |
 
-A multi-device verdict is graded on the tensor-parallel speed over the devices it needs.
+A grade is for the configuration the answer describes. When that is more than one device, the
+grade says so: "S×4" is S on four devices (tensor parallel), never the bare "S" of one device,
+and `configuration_note` says when that is not the device count asked about.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 GRADE_THRESHOLDS: tuple[tuple[str, float], ...] = (("SS", 100.0), ("S", 40.0), ("A", 20.0), ("B", 10.0))
 GRADE_SLOW = "C"
@@ -48,3 +51,31 @@ def grade(tokens_per_s: np.ndarray, verdict: np.ndarray) -> np.ndarray:
 
     codes = np.array([VERDICTS.index(v) for v in np.asarray(verdict, dtype=object)], dtype=np.int8)
     return np.array(GRADES, dtype=object)[grade_codes(tokens_per_s, codes)]
+
+
+def configuration_grades(codes: np.ndarray, n_devices: np.ndarray) -> pd.Categorical:
+    """Grades (indices into GRADES) as labels, "×n" appended where the configuration is n > 1 devices.
+
+    F and ? stay bare: they grade the device asked about, not a configuration.
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    n = np.nan_to_num(np.asarray(n_devices, dtype=np.float64), nan=1.0).astype(np.int64)
+    n = np.where(np.isin(np.asarray(GRADES, dtype=object)[codes], (GRADE_NO_FIT, GRADE_UNKNOWN)), 1, n)
+    pairs, inverse = np.unique(np.stack([codes, np.maximum(n, 1)]), axis=1, return_inverse=True)
+    labels = [GRADES[c] if k <= 1 else f"{GRADES[c]}\u00d7{k}" for c, k in pairs.T]
+    categories = list(GRADES) + sorted(set(labels) - set(GRADES))
+    return pd.Categorical(np.asarray(labels, dtype=object)[inverse.ravel()], categories=categories)
+
+
+def configuration_notes(n_devices: np.ndarray, n_asked: np.ndarray, verdict_code: np.ndarray) -> pd.Categorical:
+    """'' or "figures for n devices; the scenario asked about m" where the two differ."""
+    from estimator.core.memory import MULTI_DEVICE
+
+    used = np.nan_to_num(np.asarray(n_devices, dtype=np.float64), nan=1.0).astype(np.int64)
+    asked = np.nan_to_num(np.asarray(n_asked, dtype=np.float64), nan=1.0).astype(np.int64)
+    differs = (used != asked) | (np.asarray(verdict_code) == MULTI_DEVICE)
+    key = np.where(differs, used * 1000 + asked, 0)
+    distinct, inverse = np.unique(key, return_inverse=True)
+    labels = ["" if k == 0 else f"figures for {k // 1000} devices in tensor parallel; the scenario asked about "
+              f"{k % 1000}" for k in distinct]
+    return pd.Categorical(np.asarray(labels, dtype=object)[inverse.ravel()])

@@ -41,8 +41,16 @@ class DeviceArrays:
 
 
 def device_arrays(frame: pd.DataFrame) -> DeviceArrays:
-    """Device columns of a scenarios frame, in SI units."""
-    memory = col(frame, "memory_gb") * GIB
+    """Device columns of a scenarios frame, in SI units.
+
+    A scenario's `device_memory_gb` (a configurable part: the Apple chip a user owns) replaces the
+    catalog's `memory_gb`, which is NaN or one option for such parts.
+    """
+    memory = col(frame, "memory_gb")
+    if "device_memory_gb" in frame:
+        chosen = col(frame, "device_memory_gb")
+        memory = np.where(np.isnan(chosen), memory, chosen)
+    memory = memory * GIB
     fraction = col(frame, "usable_memory_fraction")
     fraction = np.where(np.isnan(fraction), 1.0, fraction)
     return DeviceArrays(
@@ -91,13 +99,19 @@ class Peaks:
     flops: np.ndarray            # FLOP/s of each row's compute dtype, as its runtime reaches it
     source: Coded                # the catalog column it came from ('' if none)
     is_fallback: np.ndarray      # the compute dtype's own peak is not published: a slower one stands in
+    vector: np.ndarray | None = None        # FLOP/s of the vector ALUs (matrix-vector passes, dequantisation)
+    vector_source: Coded | None = None      # the column it came from ('' = unknown)
+    gemm_class: Coded | None = None         # the weight-format class on its GEMM path ("kquant-int8")
 
 
-def runtime_peaks(frame: pd.DataFrame, compute_dtype: Coded, base_runtime: Coded) -> Peaks:
+def runtime_peaks(frame: pd.DataFrame, compute_dtype: Coded, base_runtime: Coded,
+                  dequant_class: Coded | None = None, kind: Coded | None = None) -> Peaks:
     """Peak FLOP/s per row for its compute dtype on its runtime (`peak_flops` plus the runtime's kernels).
 
     GGUF kernels compute FP8/FP4/INT8 formats in FP16 (GGUF_RUNTIMES); llama.cpp's FP16
-    accumulation doubles a GeForce part's FP16 rate (FP16_ACCUMULATE_*).
+    accumulation doubles a GeForce part's FP16 rate (FP16_ACCUMULATE_*); with the weight format's
+    class and the device kind, quantised llama.cpp GEMMs on a GPU take the int8 path
+    (`int8_gemm_path`), and the vector ALUs' peak comes along (`vector_peak`).
     """
     is_gguf = base_runtime.isin(GGUF_RUNTIMES)
     if is_gguf.any():
@@ -111,9 +125,19 @@ def runtime_peaks(frame: pd.DataFrame, compute_dtype: Coded, base_runtime: Coded
         doubles = coded(frame, "device_name").map(
             lambda u: [any(tag in name for tag in FP16_ACCUMULATE_DOUBLES) for name in u], dtype=bool)
         peak = np.where(fp16_acc & doubles, 2.0 * peak, peak)
+    # Matrix-vector passes and dequantisation run on the vector ALUs (`vector_peak`).
+    vector, vector_source = vector_peak(frame, peak, source)
+    gemm_class = dequant_class
+    if dequant_class is not None and kind is not None:
+        # Quantised llama.cpp GEMMs on a GPU run as int8 (MMQ): that peak, and per-path class tables.
+        int8_path = int8_gemm_path(frame, base_runtime, dequant_class, kind)
+        peak, source = gemm_peak(frame, peak, source, int8_path)
+        gemm_class = path_class(dequant_class, int8_path)
+    own = ("int8_tops", DP4A_SOURCE)
     is_fallback = map_combinations([compute_dtype, source], lambda ds, ps: [
-        bool(p) and p != PEAK_FALLBACK[d][0] for d, p in zip(ds, ps)], dtype=bool)
-    return Peaks(flops=peak, source=source, is_fallback=is_fallback)
+        bool(p) and p != PEAK_FALLBACK[d][0] and p not in own for d, p in zip(ds, ps)], dtype=bool)
+    return Peaks(flops=peak, source=source, is_fallback=is_fallback, vector=vector, vector_source=vector_source,
+                 gemm_class=gemm_class)
 
 
 @dataclass
@@ -133,3 +157,107 @@ def quant_arrays(frame: pd.DataFrame) -> QuantArrays:
         compute_dtype=dtype,
         family=coded(frame, "quant_family"),
     )
+
+
+# --- GEMM paths: the peak that a prefill's weight GEMMs actually run on -------------------------
+# llama.cpp's CUDA/HIP backend multiplies quantised weights with its MMQ kernels whenever the
+# format has one (every legacy, K-, i- and MXFP4 type): the activations are quantised to q8_1 and
+# the products run in int8 — on int8 tensor cores (mma) from Turing on, with __dp4a on Pascal
+# (`ggml_cuda_should_use_mmq` in ggml-cuda/mmq.cu; docs/estimator.md "GEMM paths"). So a quantised
+# prefill runs at the device's published int8 rate (tensor int8 on Turing+, dp4a on a P40), not at
+# its FP16 rate; F16/BF16 weights go through cuBLAS/hipBLAS GEMMs at the FP16 tensor rate
+# (FP16_ACCUMULATE_*). Apple's Metal backend dequantises blocks to half in threadgroup memory and
+# multiplies with simdgroup matrices: the FP16 rate, which on Apple GPUs is the FP32 rate.
+# A weight format's GEMM factor and dequantisation work are fitted per path: a class label gets
+# INT8_PATH_SUFFIX on the int8 path ("kquant-int8"), so Apple's numbers never stand in for CUDA's.
+INT8_GEMM_RUNTIMES = ("llama-cpp",)
+INT8_GEMM_CLASSES = ("legacy", "kquant", "iquant", "fp4")
+INT8_PATH_SUFFIX = "-int8"
+
+
+# MMQ is the CUDA/HIP backend's (NVIDIA, AMD); Intel GPUs run llama.cpp's SYCL or Vulkan backends.
+INT8_GEMM_VENDORS = ("nvidia", "amd")
+# AMD RDNA parts publish no int8 figure: MMQ's v_dot4_i32_i8 does 4 int8 MACs per lane per clock
+# where packed FP16 does 2, so the dp4a rate is derived as 2 x the (non-tensor) shader FP16 rate.
+DP4A_PER_SHADER_FP16 = 2.0
+DP4A_SOURCE = "shader_fp16_tflops x2 (dp4a)"
+
+
+def int8_rate(frame: pd.DataFrame) -> np.ndarray:
+    """Published int8 TOPS, else (AMD) the dp4a rate derived from the shader FP16 rate; NaN if neither."""
+    int8 = col(frame, "int8_tops")
+    vendor = coded(frame, "vendor").map(lambda u: [str(v).strip().lower() for v in u])
+    derived = np.where(vendor == "amd", DP4A_PER_SHADER_FP16 * col(frame, "shader_fp16_tflops"), np.nan)
+    return np.where(int8 > 0, int8, derived)
+
+
+def int8_gemm_path(frame: pd.DataFrame, base_runtime: Coded, dequant_class: Coded, kind: Coded) -> np.ndarray:
+    """Rows whose weight GEMMs run as int8 (llama.cpp MMQ on an NVIDIA/AMD GPU with an int8 rate)."""
+    vendor = coded(frame, "vendor").map(lambda u: [str(v).strip().lower() for v in u])
+    return (base_runtime.isin(INT8_GEMM_RUNTIMES) & dequant_class.isin(INT8_GEMM_CLASSES) & kind.eq("gpu")
+            & np.isin(vendor, INT8_GEMM_VENDORS) & (int8_rate(frame) > 0))
+
+
+def base_class(label: str) -> str:
+    """'kquant-int8' -> 'kquant': the weight format's class whatever its GEMM path."""
+    return label[: -len(INT8_PATH_SUFFIX)] if label.endswith(INT8_PATH_SUFFIX) else label
+
+
+def path_class(dequant_class: Coded, int8_path: np.ndarray) -> Coded:
+    """`dequant_class` with INT8_PATH_SUFFIX on the rows that run the int8 path."""
+    if not int8_path.any():
+        return dequant_class
+    labels = list(dequant_class.uniques)
+    codes = dequant_class.codes.copy()
+    for i, label in enumerate(dequant_class.uniques):
+        rows = int8_path & (dequant_class.codes == i)
+        if rows.any():
+            suffixed = f"{label}{INT8_PATH_SUFFIX}"
+            if suffixed not in labels:
+                labels.append(suffixed)
+            codes[rows] = labels.index(suffixed)
+    return Coded(codes, np.array(labels, dtype=object))
+
+
+def gemm_peak(frame: pd.DataFrame, peak: np.ndarray, source: Coded, int8_path: np.ndarray) -> tuple[np.ndarray, Coded]:
+    """(peak FLOP/s, catalog column) with the int8 rate on the int8-path rows."""
+    if not int8_path.any():
+        return peak, source
+    published = col(frame, "int8_tops") > 0
+    int8 = int8_rate(frame) * TERA
+    names = list(source.uniques)
+    for name in ("int8_tops", DP4A_SOURCE):
+        if name not in names:
+            names.append(name)
+    label = np.where(published, names.index("int8_tops"), names.index(DP4A_SOURCE))
+    codes = np.where(int8_path, label, source.codes)
+    return np.where(int8_path, int8, peak), Coded(codes, np.array(names, dtype=object))
+
+
+# --- The vector ALUs: where matrix-vector passes and dequantisation run ----------------------------
+# A pass with a few tokens per weight (batch-1 decode) is a matrix-vector product: it runs on the
+# vector ALUs, not the tensor cores. Their rate is the FP32 figure; where it is not published the
+# non-tensor FP16 figure stands in (equal to FP32 on NVIDIA Ampere and later, 2x on AMD/Intel: an
+# upper bound, flagged), and last the compute dtype's own peak (flagged). When none is published the
+# compute term is unknown: the speed is then the memory-bound figure, an upper bound, with a wider
+# error band (docs/estimator.md "Unknown is not zero") — never a compute time of 0.
+VECTOR_PEAK_CHAIN = ("fp32_tflops", "shader_fp16_tflops")
+
+
+def vector_peak(frame: pd.DataFrame, tensor_peak: np.ndarray, tensor_source: Coded) -> tuple[np.ndarray, Coded]:
+    """(FLOP/s of the vector ALUs, the column it came from: '' when unknown)."""
+    n = len(frame)
+    peak = np.full(n, np.nan)
+    names = list(VECTOR_PEAK_CHAIN) + [f"{u} (compute dtype)" for u in tensor_source.uniques] + [""]
+    source = np.full(n, len(names) - 1, dtype=np.intp)
+    for i, name in enumerate(VECTOR_PEAK_CHAIN):
+        value = col(frame, name) * TERA
+        take = np.isnan(peak) & (value > 0)
+        peak[take] = value[take]
+        source[take] = i
+    take = np.isnan(peak) & (tensor_peak > 0)
+    peak[take] = tensor_peak[take]
+    source[take] = len(VECTOR_PEAK_CHAIN) + tensor_source.codes[take]
+    labels = np.array(names, dtype=object)
+    labels[len(VECTOR_PEAK_CHAIN):-1] = [f"{u} (compute dtype)" if u else "" for u in tensor_source.uniques]
+    return peak, Coded(source, labels)

@@ -8,14 +8,22 @@
           + vision encoder (fp16, when image input is used)
           + runtime overhead (CUDA context, workspace; per device kind, priors.json constants)
 
-Verdicts, checked in this order (one documented table; `VERDICTS`):
-  fits          the total fits in the device's usable memory;
-  offload       (discrete GPUs only, not unified memory) at least half of the layers fit and
-                the rest fits in host RAM: runs, slower, with `layers_on_device` of n_layers;
-  multi_device  fits when tensor-parallel over n <= max_devices identical devices (n a power of 2);
-  offload       fewer than half the layers fit but the rest fits in host RAM (slow);
-  no_fit        none of the above;
-  unknown       the device's memory is not published (a configurable part) or a shape is missing;
+Verdicts, for the device count the scenario asks about (`asked`, default 1), checked in this
+order (one documented table; `VERDICTS`):
+  fits          the total fits in the asked devices' usable memory (tensor parallel when > 1);
+  offload       (one discrete GPU, not unified memory; offload allowed, i.e. host RAM > 0) the
+                layers that do not fit go to host RAM and fit there: runs, slower, with
+                `layers_on_device` of n_layers. THE DEFAULT when a model does not fit one device,
+                applied the same way to every device: offload if host RAM allows (docs/estimator.md
+                "Verdicts");
+  multi_device  else, when the scenario lets the count grow (`scale_out`: no device count was
+                given), it fits tensor-parallel over n <= max_devices identical devices (n a power
+                of 2): the answer then describes n devices, and says so (`devices_needed`);
+  no_fit        none of the above: nothing runs on what was asked. `devices_needed` still says
+                how many devices would hold it (a suggestion, not the answer's configuration);
+  unknown       the device's memory is not published (a configurable part without `memory_gb`)
+                or a shape is missing — unless a lower bound (the parts that are known, e.g. the
+                weights alone) already exceeds the asked devices' memory: then no_fit;
   unsupported   (set by the pipeline) the weight format has no kernels for this kind of device.
 """
 
@@ -46,6 +54,9 @@ class MemoryBreakdown:
     activations: np.ndarray
     logits: np.ndarray
     overhead: np.ndarray
+    # Every parameter at the format's bits: the weights total even when a missing shape leaves
+    # the split into groups (and so `weights`) unknown. The lower bound of the verdict uses it.
+    weights_floor: np.ndarray | None = None
 
     @property
     def weights(self) -> np.ndarray:
@@ -100,6 +111,7 @@ def memory_breakdown(
     return MemoryBreakdown(
         weights_embedding=embedding, weights_dense=dense, weights_experts=experts, vision=vision,
         kv_cache=kv, activations=np.nan_to_num(activations), logits=np.nan_to_num(logits), overhead=overhead,
+        weights_floor=m.total * bytes_per_weight,
     )
 
 
@@ -120,40 +132,50 @@ def verdict(
     multi_possible: np.ndarray,
     host_memory: np.ndarray,
     max_devices: int = 8,
+    asked: np.ndarray | float = 1.0,
+    scale_out: np.ndarray | bool = True,
 ) -> Verdict:
     """The verdict table of the module docstring, column-wise.
 
     offload_possible: the device has host RAM apart from its own (a discrete GPU, not unified
-    memory); multi_possible: the kind is sold for multi-device setups (OFFLOAD_KINDS, ...).
+    memory); multi_possible: the kind is sold for multi-device setups (MULTI_DEVICE_KINDS);
+    asked: the device count the scenario asks about; scale_out: whether the answer may use more
+    devices than asked (False when the scenario fixed the count).
     """
     total = mem.total
-    fits = total <= usable
+    asked = np.broadcast_to(np.maximum(np.asarray(asked, dtype=np.float64), 1.0), total.shape)
+    scale_out = np.broadcast_to(np.asarray(scale_out, dtype=bool), total.shape)
+    fits = mem.per_device(asked) <= usable
     devices_needed = np.full(total.shape, np.nan)
     for n in reversed(TP_SIZES):
         if n <= max_devices:
             devices_needed = np.where(mem.per_device(n) <= usable, n, devices_needed)
-    multi = multi_possible & (devices_needed > 1)
+    multi = multi_possible & scale_out & (devices_needed > asked)
     # Offload moves whole layers (their weights and KV) to host RAM; the embeddings, LM head,
-    # buffers and runtime overhead stay on the device.
+    # buffers and runtime overhead stay on the device. One device only.
     layers = np.maximum(m.n_layers, 1.0)
     per_layer = (mem.weights_dense + mem.weights_experts + mem.kv_cache) / layers
     fixed = mem.weights_embedding + mem.vision + mem.activations + mem.logits + mem.overhead
     on_device = np.clip(np.floor((usable - fixed) / per_layer), 0.0, layers)
-    host_ok = (layers - on_device) * per_layer <= host_memory
-    can_offload = offload_possible & host_ok & (usable > fixed)
-    half = can_offload & (on_device >= layers / 2.0)
+    host_ok = (host_memory > 0) & ((layers - on_device) * per_layer <= host_memory)
+    can_offload = offload_possible & host_ok & (usable > fixed) & (asked == 1)
     out = np.full(total.shape, NO_FIT, dtype=np.int8)
-    out[can_offload] = OFFLOAD
     out[multi] = MULTI_DEVICE
-    out[half] = OFFLOAD
+    out[can_offload] = OFFLOAD
     out[fits] = FITS
-    unknown = np.isnan(total) | np.isnan(usable)
+    # What is known is a lower bound of the total: when even that exceeds the asked devices'
+    # memory nothing runs, whatever the missing part is (weights alone of a 72B model > 24 GB).
+    weights = mem.weights if mem.weights_floor is None else np.where(np.isnan(mem.weights), mem.weights_floor,
+                                                                      mem.weights)
+    lower = (np.nan_to_num(weights) + np.nan_to_num(mem.kv_cache)) / asked + np.nan_to_num(mem.vision) \
+        + np.nan_to_num(mem.activations) + np.nan_to_num(mem.logits) + np.nan_to_num(mem.overhead)
+    unknown = (np.isnan(total) | np.isnan(usable)) & ~(lower > usable)
     out[unknown] = UNKNOWN
     offload = out == OFFLOAD
     return Verdict(
         code=out,
-        devices_needed=np.where(unknown, np.nan, devices_needed),
-        layers_on_device=np.where(fits, m.n_layers, np.where(offload, on_device, np.nan)),
+        devices_needed=np.where(np.isnan(total) | np.isnan(usable), np.nan, devices_needed),
+        layers_on_device=np.where(out == FITS, m.n_layers, np.where(offload, on_device, np.nan)),
         device_fraction=np.where(offload, on_device / layers, 1.0),
         headroom=usable - total,
     )
@@ -171,19 +193,19 @@ def scenario_verdict(
     n_devices_given: np.ndarray,
     supported: np.ndarray,
     max_devices: int = 8,
+    scale_out: np.ndarray | bool = True,
 ) -> tuple[Verdict, np.ndarray]:
     """`verdict` for a scenario frame, and its code once the scenario's own setup is applied.
 
     Offload needs host RAM apart from the device's: a kind in OFFLOAD_KINDS whose memory is not
-    unified (usable fraction < 1 means the GPU shares the host's RAM). A given multi-device setup
-    that fits is `fits`; a weight format with no kernels for the device is `unsupported` (unless
-    its memory is unknown).
+    unified (usable fraction < 1 means the GPU shares the host's RAM). The verdict is for the
+    device count given (`asked`); scale_out says whether the answer may use more. A weight format
+    with no kernels for the device is `unsupported` (unless its memory is unknown).
     """
     unified = np.nan_to_num(usable_fraction, nan=1.0) < 1.0
-    result = verdict(mem, m, usable, offload_kind & ~unified, multi_kind, host_memory, max_devices=max_devices)
-    given_fits = mem.per_device(n_devices_given) <= usable
+    result = verdict(mem, m, usable, offload_kind & ~unified, multi_kind, host_memory, max_devices=max_devices,
+                     asked=n_devices_given, scale_out=scale_out)
     code = result.code.copy()
-    code[(n_devices_given > 1) & given_fits] = FITS
     code[~supported & (code != UNKNOWN)] = UNSUPPORTED
     return result, code
 
@@ -200,3 +222,36 @@ def max_batch(mem_at_batch1: MemoryBreakdown, usable: np.ndarray, n_devices: np.
     with np.errstate(divide="ignore", invalid="ignore"):
         batch = np.floor((usable - fixed) / per_sequence)
     return np.clip(np.nan_to_num(batch, nan=0.0), 0.0, float(cap))
+
+
+# Why each verdict, one sentence per case (the figures are in the other columns).
+VERDICT_REASONS = {
+    "fits": "fits in the usable memory of the device count asked",
+    "offload": "does not fit the device: layers_on_device of the layers stay on it and the rest run from "
+               "host RAM (the default when a model does not fit one device)",
+    "multi_device": "does not fit one device and cannot be offloaded: the figures are for devices_needed "
+                    "devices in tensor parallel, not for the device count asked",
+    "no_fit": "does not fit the device count asked and cannot be offloaded (offload not allowed, host RAM too "
+              "small or unified memory); devices_needed says how many devices would hold it",
+    "no_fit_lower_bound": "what is known of the memory need (weights, ...) already exceeds the usable memory",
+    "unknown_memory": "the device's memory size is not in the catalog (a configurable part): give memory_gb; "
+                      "the speed figures assume the model fits",
+    "unknown_shape": "a model shape the memory total needs is missing from the catalog; the speed figures "
+                     "assume the model fits",
+    "unsupported": "the weight format has no kernels for this kind of device",
+}
+
+
+def verdict_reasons(code: np.ndarray, total: np.ndarray, usable: np.ndarray):
+    """The VERDICT_REASONS sentence of every row (a categorical: a handful of distinct values)."""
+    import pandas as pd
+
+    names = list(VERDICT_REASONS)
+    which = np.select(
+        [code == FITS, code == OFFLOAD, code == MULTI_DEVICE, (code == NO_FIT) & np.isnan(total),
+         code == NO_FIT, (code == UNKNOWN) & np.isnan(usable), code == UNKNOWN],
+        [names.index(k) for k in ("fits", "offload", "multi_device", "no_fit_lower_bound", "no_fit",
+                                  "unknown_memory", "unknown_shape")],
+        default=names.index("unsupported"),
+    )
+    return pd.Categorical.from_codes(which, categories=list(VERDICT_REASONS.values()))

@@ -16,12 +16,16 @@ import pandas as pd
 from estimator.core import grades, memory as memory_mod, priors as priors_mod
 from estimator.core.architecture import DERIVATION_RULES, ModelArrays, coded, col
 from estimator.core.cost import DEFAULT_USD_PER_KWH, energy_usd_per_mtok, rental_usd_per_mtok
+from estimator.core.frames import PRICE_SOURCE_COLUMNS
 from estimator.core.passes import BOUND_NAMES, expert_coverage
 from estimator.core.preparation import Prepared
 from estimator.core.quality import quality_tiers
 from estimator.core.workloads import SlotsTime
 
 # Every output column of `estimate`, its unit and meaning (SI units; NaN rules: module docstring).
+# How much wider the error band of a figure is when one of its roofline terms is unknown.
+UNKNOWN_TERM_BAND_FACTOR = 2.0
+
 OUTPUT_COLUMNS: dict[str, str] = {
     "model_name": "catalog name", "quant_name": "catalog name", "device_name": "catalog name",
     "model_slug": "catalog slug", "quant_slug": "catalog slug", "device_slug": "catalog slug",
@@ -38,7 +42,10 @@ OUTPUT_COLUMNS: dict[str, str] = {
     "mem_logits_bytes": "bytes of fp32 logits (+ DiffusionGemma self-conditioning)",
     "mem_overhead_bytes": "bytes of runtime context/workspace", "mem_total_bytes": "bytes",
     "mem_usable_bytes": "bytes the device lets a model use", "mem_headroom_bytes": "usable - total",
-    "verdict": "memory.VERDICTS", "devices_needed": "smallest tensor-parallel size that fits",
+    "verdict": "memory.VERDICTS", "verdict_reason": "why (memory.VERDICT_REASONS)",
+    "devices_asked": "devices the scenario asked about",
+    "configuration_note": "'' or what the figures describe when it is not the device count asked",
+    "devices_needed": "smallest tensor-parallel size that fits",
     "layers_on_device": "layers on the device (fits: all; offload: how many)",
     "format_supported": "the format has kernels for this device kind",
     "decode_tok_s": "AR decode tokens/s at `batch` (all sequences)", "decode_pass_s": "s per decode step",
@@ -64,7 +71,11 @@ OUTPUT_COLUMNS: dict[str, str] = {
     "max_batch_tok_s": "tokens/s at max_batch", "max_batch_bound": "memory | compute | overhead",
     "peak_flops": "FLOP/s of the compute dtype", "peak_flops_source": "catalog column used",
     "peak_flops_is_fallback": "the compute dtype's own peak is not published",
-    "bandwidth_bytes_s": "bytes/s", "eff_m": "prior or calibration", "eff_c": "prior or calibration",
+    "bandwidth_bytes_s": "bytes/s",
+    "vector_peak_flops": "FLOP/s of the vector ALUs (matrix-vector passes, dequantisation)",
+    "vector_peak_source": "catalog column of vector_peak_flops ('' = unknown)",
+    "decode_compute_known": "the decode's compute term has a published peak (else memory-only, an upper bound)",
+    "eff_m": "prior or calibration", "eff_c": "prior or calibration",
     "eff_attn": "prior or calibration", "bw_cap_bytes_s": "prior (inf when calibrated)",
     "t_fixed_s": "s per pass", "dequant_class": "weight-format class (priors tables)",
     "prior_group": "runtime|kind group used, or 'calibration'", "calibrated": "bool",
@@ -75,6 +86,9 @@ OUTPUT_COLUMNS: dict[str, str] = {
     "energy_usd_per_mtok_max_batch": "USD per 1M tokens at max_batch", "rental_usd_per_hour": "USD/h (all devices)",
     "rental_usd_per_mtok": "USD per 1M tokens at batch 1", "rental_usd_per_mtok_max_batch": "USD",
     "api_usd_per_mtok": "cheapest API price for the model, 70/30 blend",
+    "rental_provider": "provider of the rental price ('' = none)", "rental_tier": "on-demand | spot | reserved",
+    "rental_as_of": "date the rental price was published", "rental_gpu_count": "GPUs of the offer priced per GPU-hour",
+    "api_provider": "provider of the API price", "api_as_of": "date the API price was published",
 }
 
 def _derived_text(m: ModelArrays) -> pd.Categorical:
@@ -89,12 +103,20 @@ def _derived_text(m: ModelArrays) -> pd.Categorical:
         if len(set(labels)) == len(labels) else pd.Categorical(np.array(labels, dtype=object)[inverse.ravel()])
 
 
+def _text(frame: pd.DataFrame, name: str) -> pd.Categorical:
+    """A text column of the scenario frame ('' where absent), as a categorical."""
+    if name not in frame:
+        return pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8), categories=[""])
+    return pd.Categorical(pd.Series(frame[name]).astype(object).fillna("").astype(str).to_numpy(dtype=object))
+
+
 def output_frame(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficiencies, t_fixed: np.ndarray,
              t: dict[str, SlotsTime], configuration: str) -> pd.DataFrame:
     """Every output column (OUTPUT_COLUMNS) from the prepared frame and its times.
 
-    configuration="verdict": a configuration that cannot run (no fit, unknown, unsupported) gets
-    no speed figures, and so no cost per token.
+    configuration="verdict": a configuration that cannot run (no fit, unsupported) gets no speed
+    figures, and so no cost per token. An unknown fit keeps its figures (a device with a bandwidth
+    always gets a decode speed; `verdict_reason` says why the fit is unknown).
     """
     m, mem, batch, gen, prompt = prep.m, prep.mem, prep.batch, prep.gen, prep.prompt
     is_dif = m.is_diffusion
@@ -129,7 +151,7 @@ def output_frame(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficienci
     ttft_s = pre.total + t["first_token"].total
     if configuration == "verdict":
         # A configuration that cannot run has no speed: neither rates nor times (TTFT included).
-        dead = np.isin(verdict_code, [memory_mod.NO_FIT, memory_mod.UNKNOWN, memory_mod.UNSUPPORTED])
+        dead = np.isin(verdict_code, [memory_mod.NO_FIT, memory_mod.UNSUPPORTED])
         (decode_tok_s, prefill_tok_s, diffusion_tok_s, diffusion_e2e, gen_tok_s_1, batch_tok_s,
          decode_pass_s, prefill_s, ttft_s, diffusion_s) = (
             np.where(dead, np.nan, a) for a in
@@ -145,7 +167,7 @@ def output_frame(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficienci
     gen_bound = named_bound(gen_bound.codes, gen_tok_s)
     diffusion_bound = named_bound(diffusion_bound.codes, diffusion_tok_s)
 
-    grade = pd.Categorical.from_codes(grades.grade_codes(gen_tok_s_1, verdict_code), categories=list(grades.GRADES))
+    grade = grades.configuration_grades(grades.grade_codes(gen_tok_s_1, verdict_code), prep.n_devices)
     given_tier = coded(frame, "quality_tier")
     missing_tier = np.isin(given_tier.codes, np.flatnonzero(given_tier.uniques == ""))
     if missing_tier.any():   # derive from the published perplexity delta (quality.py table)
@@ -176,6 +198,9 @@ def output_frame(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficienci
         "mem_overhead_bytes": mem.overhead, "mem_total_bytes": mem.total,
         "mem_usable_bytes": prep.usable, "mem_headroom_bytes": prep.verdict.headroom,
         "verdict": pd.Categorical.from_codes(verdict_code, categories=list(memory_mod.VERDICTS)),
+        "verdict_reason": memory_mod.verdict_reasons(verdict_code, mem.total, prep.usable),
+        "devices_asked": prep.n_asked,
+        "configuration_note": grades.configuration_notes(prep.n_devices, prep.n_asked, verdict_code),
         "devices_needed": prep.verdict.devices_needed,
         "layers_on_device": np.where(verdict_code == memory_mod.FITS, m.n_layers,
                                      np.where(verdict_code == memory_mod.OFFLOAD, prep.verdict.layers_on_device, np.nan)),
@@ -200,11 +225,16 @@ def output_frame(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficienci
         # roofline inputs shown with the figures
         "peak_flops": prep.peak, "peak_flops_source": prep.peak_source.categorical(),
         "peak_flops_is_fallback": prep.peak_is_fallback, "bandwidth_bytes_s": prep.bandwidth,
+        "vector_peak_flops": prep.vector_peak, "vector_peak_source": prep.vector_source.categorical(),
+        "decode_compute_known": ~np.isnan(dec.compute),
         "eff_m": eff.eff_m, "eff_c": eff.eff_c, "eff_attn": eff.eff_attn, "bw_cap_bytes_s": eff.bw_cap,
         "t_fixed_s": t_fixed,
         "dequant_class": prep.dequant_class.categorical(),
         "prior_group": pd.Categorical(eff.group), "calibrated": eff.calibrated,
-        "error_band": np.where(is_dif, eff.error_band["diffusion"], eff.error_band["decode"]),
+        # A compute term whose peak is unknown leaves a memory-only figure, an upper bound: its
+        # band doubles (docs/estimator.md "Unknown is not zero").
+        "error_band": np.where(np.isnan(dec.compute) & ~is_dif, UNKNOWN_TERM_BAND_FACTOR, 1.0)
+        * np.where(is_dif, eff.error_band["diffusion"], eff.error_band["decode"]),
         "error_band_prefill": eff.error_band["prefill"],
         "grade": grade, "quality_tier": tier,
         # cost (USD per million generated tokens)
@@ -215,6 +245,7 @@ def output_frame(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficienci
         "rental_usd_per_mtok": rental_usd_per_mtok(rental_h, gen_tok_s_1),
         "rental_usd_per_mtok_max_batch": rental_usd_per_mtok(rental_h, batch_tok_s),
         "api_usd_per_mtok": col(frame, "api_usd_per_mtok"),
+        **{name: _text(frame, name) for name in PRICE_SOURCE_COLUMNS},
     }
     return pd.DataFrame(out, index=frame.index, copy=False)
 

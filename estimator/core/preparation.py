@@ -21,7 +21,7 @@ from estimator.core.hardware import DeviceArrays, Peaks, device_arrays, quant_ar
 from estimator.core.units import GB, GIB, KV_DTYPE_BYTES, TERA
 from estimator.core.workloads import (
     PARALLEL_LAYERS, PARALLEL_MODES, PARALLEL_NONE, PARALLEL_TENSOR, Execution, Reduced, decode_slots,
-    diffusion_slots, prefill_slots, reduce, steps_per_block,
+    diffusion_cache_of_runtime, diffusion_slots, prefill_slots, reduce, steps_per_block,
 )
 
 
@@ -83,7 +83,10 @@ class Prepared:
     peak: np.ndarray
     peak_source: Coded
     peak_is_fallback: np.ndarray  # the compute dtype's own peak is not published: a slower one stands in
-    dequant_class: Coded
+    dequant_class: Coded         # the weight format's class on its GEMM path ("kquant-int8")
+    vector_peak: np.ndarray      # FLOP/s of the vector ALUs (matrix-vector passes, dequantisation)
+    vector_source: Coded         # the catalog column it came from ('' = unknown)
+    n_asked: np.ndarray          # devices the scenario asked about
     device_fraction: np.ndarray
     max_batch: np.ndarray
     # Workload terms; diffusion ones only for the diffusion rows: (terms, row index) pairs.
@@ -138,9 +141,15 @@ def _workload(frame: pd.DataFrame, constants: dict, m: ModelArrays, base_rt: Cod
         batch=batch, context=context, gen=gen, prompt=prompt, depth=depth, decode_context=decode_ctx,
         kv_bytes=_lookup(KV_DTYPE_BYTES, coded(frame, "kv_dtype"), np.nan), n_devices=n_dev_given,
         auto_parallel=auto_mode, parallel=parallel, chunk=chunk, block=block,
-        steps=steps_per_block(block, tpf, col(frame, "steps_per_block")), cache=coded(frame, "diffusion_cache"),
+        steps=steps_per_block(block, tpf, col(frame, "steps_per_block")),
+        cache=_cache_of_runtime(coded(frame, "diffusion_cache"), base_rt),
         image=flag(frame, "image_input"),
     )
+
+
+def _cache_of_runtime(given: Coded, base_rt: Coded) -> Coded:
+    """The diffusion cache per row, "auto" resolved by the runtime (workloads.RUNTIME_DIFFUSION_CACHE)."""
+    return map_combinations([given, base_rt], lambda gs, rs: list(diffusion_cache_of_runtime(gs, rs)), as_coded=True)
 
 
 @dataclass
@@ -182,7 +191,7 @@ def _execution(frame: pd.DataFrame, constants: dict, dev: DeviceArrays, peaks: P
     latency = np.where(link_known, constants["link_latency_s"]["device_link"], constants["link_latency_s"]["pcie"])
     host = constants["host"]
     return Execution(
-        peak=peaks.flops, vector_peak=col(frame, "fp32_tflops") * TERA, bandwidth=dev.bandwidth, n_layers=m.n_layers,
+        peak=peaks.flops, vector_peak=peaks.vector, bandwidth=dev.bandwidth, n_layers=m.n_layers,
         hidden=m.hidden, n_devices=n_devices, parallel=parallel, link_bandwidth=link, link_latency=latency,
         device_fraction=device_fraction, host_bandwidth=col(frame, "host_memory_bandwidth_gbs", 60.0) * GB,
         host_peak=col(frame, "host_tflops", 1.0) * TERA,
@@ -243,7 +252,7 @@ def prepare(frame: pd.DataFrame, priors: dict, *, configuration: str = "verdict"
     base_rt = Coded(runtime.codes, np.array([priors_mod.base_runtime(r) for r in runtime.uniques], dtype=object))
     w = _workload(frame, constants, m, base_rt)
     dq_class = priors_mod.dequant_class(coded(frame, "quant_name"), q.family, col(frame, "bits_per_weight"))
-    peaks = runtime_peaks(frame, q.compute_dtype, base_rt)
+    peaks = runtime_peaks(frame, q.compute_dtype, base_rt, dq_class, kind)
     bpw = q.bytes_per_weight
 
     overhead = _lookup(constants["memory_overhead_gb"], kind, constants["memory_overhead_gb"]["*"]) * GIB
@@ -253,7 +262,7 @@ def prepare(frame: pd.DataFrame, priors: dict, *, configuration: str = "verdict"
         memory.need, m, dev.usable_memory, offload_kind=kind.isin(memory_mod.OFFLOAD_KINDS),
         multi_kind=kind.isin(memory_mod.MULTI_DEVICE_KINDS), usable_fraction=col(frame, "usable_memory_fraction"),
         host_memory=col(frame, "host_memory_gb", 64.0) * GIB, n_devices_given=w.n_devices, supported=supported,
-        max_devices=max_devices,
+        max_devices=max_devices, scale_out=flag(frame, "scale_out") if "scale_out" in frame else True,
     )
 
     # The configuration whose speed is reported.
@@ -275,6 +284,7 @@ def prepare(frame: pd.DataFrame, priors: dict, *, configuration: str = "verdict"
         context=w.context, prompt=w.prompt, gen=w.gen, decode_context=w.decode_context, n_devices=n_devices,
         parallel=mode, block=w.block, steps=w.steps, mem=memory.need, verdict=verdict, verdict_code=verdict_code,
         supported=supported, usable=dev.usable_memory, bandwidth=dev.bandwidth, peak=peaks.flops,
-        peak_source=peaks.source, dequant_class=dq_class, peak_is_fallback=peaks.is_fallback,
+        peak_source=peaks.source, dequant_class=peaks.gemm_class, peak_is_fallback=peaks.is_fallback,
+        vector_peak=peaks.vector, vector_source=peaks.vector_source, n_asked=w.n_devices,
         device_fraction=device_fraction, max_batch=b_max, reduced=_reduced(m, bpw, w, ex, np.maximum(b_max, 1.0)),
     )

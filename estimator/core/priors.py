@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from estimator.core.architecture import map_combinations
+from estimator.core.hardware import base_class
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 PRIORS_PATH = DATA_DIR / "priors.json"          # fitted (python manage.py fit_priors)
@@ -212,7 +213,8 @@ def _s(value) -> str:
 def dequant_ops(priors: dict, classes) -> np.ndarray:
     """Dequantisation work, ops per weight read per pass, for each scenario's format class."""
     table = priors["dequant_ops_per_weight"]
-    return classes.map(lambda u: [float(table.get(c, 0.0)) for c in u], dtype=np.float64)
+    # The work belongs to the weight format, whatever GEMM path it takes ('kquant-int8' -> 'kquant').
+    return classes.map(lambda u: [float(table.get(base_class(c), 0.0)) for c in u], dtype=np.float64)
 
 
 def gemm_factor(priors: dict, classes) -> np.ndarray:

@@ -24,7 +24,23 @@ from estimator.core.units import ACT_BYTES
 PARALLEL_NONE, PARALLEL_TENSOR, PARALLEL_LAYERS = 0, 1, 2
 PARALLEL_MODES = {"none": PARALLEL_NONE, "tensor": PARALLEL_TENSOR, "layers": PARALLEL_LAYERS}
 
-DIFFUSION_CACHES = ("none", "prefix", "dual")
+# "auto": the runtime's own scheme (`diffusion_cache_of_runtime`).
+DIFFUSION_CACHES = ("auto", "none", "prefix", "dual")
+# Which cache a full-attention diffusion model (LLaDA, Dream) runs with is a property of the
+# runtime, not the model (docs/diffusion.md "Serving engines"): SGLang's multi-block path
+# (`FullAttnMultiBlock`, the d3LLM serving path) keeps NO cache — every step runs the prompt and
+# the whole canvas, several blocks denoised at once, so tokens per forward counts over the canvas;
+# the HF scripts (Fast-dLLM) refresh a dual cache per block.
+RUNTIME_DIFFUSION_CACHE = {"sglang": "none"}
+DEFAULT_DIFFUSION_CACHE = "dual"
+
+
+def diffusion_cache_of_runtime(given: np.ndarray, base_runtime: np.ndarray) -> np.ndarray:
+    """The cache scheme per row: the given one, or for "auto" the runtime's (RUNTIME_DIFFUSION_CACHE)."""
+    given = np.asarray(given, dtype=object)
+    runtime_cache = np.array([RUNTIME_DIFFUSION_CACHE.get(str(r), DEFAULT_DIFFUSION_CACHE) for r in base_runtime],
+                             dtype=object)
+    return np.where((given == "auto") | (given == "") | (given == None), runtime_cache, given)  # noqa: E711
 
 
 @dataclass
@@ -190,7 +206,7 @@ def reduced_time(red: Reduced, eff_m, eff_c, eff_attn, t_fixed, dequant_ops, gem
     (+ host part); bw_cap is the most a runtime's kernels pull from any memory (Little's law: the
     bytes they keep in flight over the memory latency; llama.cpp's batch-1 kernels reach about the
     same absolute bandwidth on an A100 as on an RTX 4090). With
-        compute = (dense GEMMs + dequant ops) / (eff_c * gemm_factor)
+        compute = dense GEMMs / (eff_c * gemm_factor) + dequant ops / eff_c
                 + expert GEMMs / (eff_c * gemm_factor * m / (m + expert_half_tokens))
                 + attention / eff_attn
     gemm_factor: the weight format's GEMM rate relative to FP16 (1 for FP16/BF16); m: tokens per
@@ -199,8 +215,13 @@ def reduced_time(red: Reduced, eff_m, eff_c, eff_attn, t_fixed, dequant_ops, gem
     """
     gemm = eff_c * gemm_factor
     with np.errstate(divide="ignore", invalid="ignore"):
-        small_gemm = np.where(red.expert_tokens > 0, red.expert_tokens / (red.expert_tokens + expert_half_tokens), 1.0)
-    compute = ((red.compute + np.asarray(dequant_ops) * red.dequant) / gemm
+        # Matrix-vector passes (few tokens per weight) run on the vector ALUs whatever the expert
+        # sees: the small-GEMM penalty is a tensor-core effect, so it applies to GEMM passes only.
+        small_gemm = np.where((red.expert_tokens > 0) & ~red.small,
+                              red.expert_tokens / (red.expert_tokens + expert_half_tokens), 1.0)
+    # Dequantisation runs on the vector ALUs whatever GEMM path the weights then take: it pays
+    # eff_c, not the format's GEMM factor (an int8 tensor-core factor says nothing about it).
+    compute = (red.compute / gemm + np.asarray(dequant_ops) * red.dequant / eff_c
                + red.expert / (gemm * small_gemm) + red.attention / eff_attn)
     # Soft minimum (p = 4) of the two ceilings: smooth, so a fit can find a ceiling from either side.
     # (1/r^4 + 1/c^4)^(1/4) written with products and square roots: pow() is slow on 250k rows.
@@ -213,7 +234,8 @@ def reduced_time(red: Reduced, eff_m, eff_c, eff_attn, t_fixed, dequant_ops, gem
     overhead = t_fixed + red.comm
     count = red.count
     total = (count * (core + red.host + overhead)).sum(axis=0)
-    compute_sum = (count * nan0(compute)).sum(axis=0)
+    # An unknown compute term (no peak published for the ALUs the work runs on) stays unknown.
+    compute_sum = np.where(count > 0, count * compute, 0.0).sum(axis=0)
     # Offloaded layers are bound by host memory: their time counts with the memory term.
     memory_sum = (count * (memory + red.host)).sum(axis=0)
     overhead_sum = (count * overhead).sum(axis=0)
@@ -259,7 +281,9 @@ def diffusion_slots(
     Family B (block-causal, exact cache: SDAR, LLaDA2, DiffusionGemma): prefill once; per block,
     `steps` passes of the B-token block over the committed prefix, then one commit pass writing
     the clean block's KV. Family A (full attention: LLaDA, Dream), by `cache`:
-      none   - every step is a FULL forward over prompt + whole canvas (vanilla LLaDA);
+      none   - every step is a FULL forward over prompt + whole canvas (vanilla LLaDA, and SGLang's
+               multi-block decoding: its steps are gen / tokens-per-forward over the canvas; a
+               batch of b canvases is b times the FLOPs, compute-bound, so batching gains little);
       prefix - Fast-dLLM PrefixCache: per block one FULL forward, then steps over the current
                and all later blocks (G - s queries) against the cached prefix;
       dual   - Fast-dLLM DualCache: per block one FULL forward, then steps over the block alone

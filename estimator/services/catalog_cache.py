@@ -5,9 +5,10 @@ the loaded catalog and reloads it only when its version changes. The version is 
 request and has two parts, so that it is right across gunicorn processes whatever is down:
 
 - the database's own fingerprint: per catalog table, the row count and the newest `updated_at`
-  (per calibration fit table, the count, the newest id and which fits are accepted) — one query;
-- a token in the shared cache, replaced when a catalog row or a calibration fit is saved or
-  deleted (after the transaction commits), which also catches changes the fingerprint cannot
+  (calibration fits: the count, the newest id and which are accepted; measured runs: the count
+  and the newest id) — one query;
+- a token in the shared cache, replaced when a catalog row, a calibration fit or a measured run
+  is saved or deleted (after the transaction commits), which also catches changes the fingerprint cannot
   tell apart (a fit withdrawn and another accepted between two requests).
 
 A compatibility table is computed once per catalog version and workload, then reused from this
@@ -54,8 +55,9 @@ CATALOG_MODELS = (
     ("models_catalog", "ModelArchitecture"), ("models_catalog", "QuantizationFormat"), ("models_catalog", "Runtime"),
     ("models_catalog", "ApiPrice"), ("devices", "Device"), ("devices", "CloudOffer"),
 )
-# Calibration fits replace the priors in estimates; their table may not exist in every deployment.
-FIT_MODEL = ("estimator", "CalibrationFit")
+# Calibration fits replace the priors in estimates, and measured runs make the accuracy ledger
+# each estimate carries.
+RESULT_MODELS = (("estimator", "CalibrationFit"), ("estimator", "MeasuredRun"))
 
 _lock = threading.Lock()
 _prepared: tuple[str, Catalog] | None = None
@@ -64,12 +66,7 @@ _estimates: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
 
 def watched_models() -> list[type[Model]]:
-    found = [apps.get_model(app, name) for app, name in CATALOG_MODELS]
-    try:
-        found.append(apps.get_model(*FIT_MODEL))
-    except LookupError:
-        pass
-    return found
+    return [apps.get_model(app, name) for app, name in (*CATALOG_MODELS, *RESULT_MODELS)]
 
 
 def _fingerprint_sql() -> str:
@@ -77,13 +74,16 @@ def _fingerprint_sql() -> str:
     parts = []
     for model in watched_models():
         table = quote(model._meta.db_table)
-        if any(field.name == "updated_at" for field in model._meta.concrete_fields):
+        names = {field.name for field in model._meta.concrete_fields}
+        pk = quote(model._meta.pk.column)
+        if "updated_at" in names:
             summary = f"CAST(MAX({quote('updated_at')}) AS TEXT)"
-        else:
+        elif "accepted" in names:
             # Fits are never edited but `accepted`: the newest id and the sum of accepted ids.
-            pk, accepted = quote(model._meta.pk.column), quote("accepted")
             summary = (f"CAST(MAX({pk}) AS TEXT) || ':' || "
-                       f"CAST(COALESCE(SUM(CASE WHEN {accepted} THEN {pk} ELSE 0 END), 0) AS TEXT)")
+                       f"CAST(COALESCE(SUM(CASE WHEN {quote('accepted')} THEN {pk} ELSE 0 END), 0) AS TEXT)")
+        else:
+            summary = f"CAST(MAX({pk}) AS TEXT)"  # rows added or deleted, not edited (measured runs)
         parts.append(f"SELECT {len(parts)}, COUNT(*), {summary} FROM {table}")
     return " UNION ALL ".join(parts) + " ORDER BY 1"
 

@@ -45,7 +45,11 @@ def estimate_scenarios(*, scenarios: list[dict[str, Any]], catalog: Catalog | No
     frame = pipeline.paired_scenarios(resolved.models, resolved.quantizations, resolved.devices,
                                       **workload_columns(resolved.models, scenarios))
     result = _estimate(frame, catalog)
-    return result_records(result, modes=[scenario.get("mode") for scenario in scenarios], inline=resolved.inline)
+    records = result_records(result, modes=[scenario.get("mode") for scenario in scenarios], inline=resolved.inline)
+    # The accuracy ledger: how far estimates of this (device, runtime) were from its measured runs.
+    from estimator.calibration.ledger import estimates_with_accuracy
+
+    return estimates_with_accuracy(records)
 
 
 def estimate_one(*, scenario: dict[str, Any]) -> dict[str, Any]:

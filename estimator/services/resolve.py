@@ -45,6 +45,7 @@ WORKLOAD_COLUMNS: dict[str, str] = {
     "device_count": "n_devices",
     "parallel": "parallel",
     "host_memory_gb": "host_memory_gb",
+    "memory_gb": "device_memory_gb",
 }
 # Workload columns that, when not given, come from the model's catalog row rather than a default.
 FROM_MODEL = ("block_size", "tokens_per_forward")
@@ -176,14 +177,16 @@ def scenarios_resolve(scenarios: Sequence[Mapping[str, Any]], catalog: Catalog) 
         raise ScenarioInputError(errors)
 
     models = refs["model"].rows()
+    devices = refs["device"].rows()
     model_errors = {}
-    for index, (scenario, model) in enumerate(zip(scenarios, models.to_dict("records"))):
-        problems = model_workload_errors(scenario, model)
+    for index, (scenario, model, device) in enumerate(zip(scenarios, models.to_dict("records"),
+                                                          devices.to_dict("records"))):
+        problems = {**model_workload_errors(scenario, model), **device_workload_errors(scenario, device)}
         if problems:
             model_errors[index] = problems
     if model_errors:
         raise ScenarioInputError(model_errors)
-    return Resolved(models=models, quantizations=refs["quantization"].rows(), devices=refs["device"].rows(),
+    return Resolved(models=models, quantizations=refs["quantization"].rows(), devices=devices,
                     inline={part: part_refs.inline for part, part_refs in refs.items()})
 
 
@@ -210,6 +213,21 @@ def _known(value: Any) -> float | None:
     """A catalog number, or None where the catalog leaves it empty (None/NaN)."""
     [value] = json_values([value])
     return None if value is None else float(value)
+
+
+def device_workload_errors(scenario: Mapping[str, Any], device: Mapping[str, Any]) -> dict[str, list[str]]:
+    """What a scenario asks that its device cannot be: `memory_gb` must be one of the device's
+    memory options when the catalog lists them (a configurable part sold in fixed sizes); without a
+    list any positive size is taken (the serializer checks it is positive)."""
+    memory = scenario.get("memory_gb")
+    options = device.get("memory_options_gb")
+    if memory is None or not isinstance(options, (list, tuple)) or not options:
+        return {}
+    sizes = sorted(float(size) for size in options)
+    if any(abs(memory - size) < 1e-6 for size in sizes):
+        return {}
+    listed = ", ".join(f"{size:g}" for size in sizes)
+    return {"memory_gb": [f"{device['name']} comes with {listed} GB; memory_gb is {memory:g}."]}
 
 
 def model_workload_errors(scenario: Mapping[str, Any], model: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -252,13 +270,17 @@ def core_workload(workload: Mapping[str, Any]) -> dict[str, Any]:
     """One request's workload as the core's workload columns: those given, and always the energy price.
 
     `offload: false` leaves no host memory for layers, so the verdict cannot be `offload`; a
-    `runtime` names the runtime every row runs on.
+    `device_count` fixes the count (the answer never uses more devices than asked: `no_fit` with
+    `devices_needed` instead of a multi-device answer); a `runtime` names the runtime every row
+    runs on; `memory_gb` is the memory of a configurable device (an Apple chip's option).
     """
     values = {column: workload[api_name] for api_name, column in WORKLOAD_COLUMNS.items()
               if workload.get(api_name) is not None}
     values["usd_per_kwh"] = energy_price(workload.get("usd_per_kwh"))
     if workload.get("offload") is False:
         values["host_memory_gb"] = 0.0
+    if workload.get("device_count") is not None:
+        values["scale_out"] = False
     if workload.get("runtime"):
         values["runtime"] = workload["runtime"]
     return values

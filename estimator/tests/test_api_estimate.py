@@ -370,15 +370,16 @@ def test_a_batch_calls_the_core_once(api):
 
 
 def test_a_batch_costs_the_same_queries_as_one_scenario(api, django_assert_num_queries):
-    # The catalog's version, then (first time only) one query per catalog table: models,
-    # quantizations, devices, runtimes, offers, prices. The loaded catalog is kept in memory.
+    # The catalog's version; the first time, one query per catalog table (models, quantizations,
+    # devices, runtimes, offers, prices) and the calibrations (newest accepted fits), kept in
+    # memory after; and for scenarios not estimated before, the accuracy ledger's measured runs.
     scenarios = batch_of_1000()[:300]
     catalog_cache.forget()  # as a new process starts
-    with django_assert_num_queries(1 + 6):
+    with django_assert_num_queries(1 + 7 + 1):
         api.post(URL, LLAMA_ON_4090, format="json")
     with django_assert_num_queries(1):
         api.post(URL, LLAMA_ON_4090, format="json")
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(1 + 1):
         assert api.post(URL, {"scenarios": scenarios}, format="json").status_code == 200
 
 
@@ -406,3 +407,70 @@ def test_the_get_form_allows_offload_unless_told_otherwise(api):
     seventy_b = {"model": "llama-3-1-70b", "quantization": "q4-k-m", "device": "nvidia-geforce-rtx-4090"}
     assert api.get(URL, seventy_b).json()["verdict"] == "offload"
     assert api.get(URL, {**seventy_b, "offload": "false"}).json()["verdict"] == "multi_device"
+
+
+# --- Verdicts for the device count asked, coverage, memory options, price sources ---------------
+
+GPT_OSS_ON_4090 = {"model": "gpt-oss-120b", "quantization": "mxfp4-gguf", "device": "nvidia-geforce-rtx-4090"}
+
+
+def test_one_card_without_offload_is_no_fit_never_two_cards(api):
+    seventy_b = {"model": "llama-3-1-70b", "quantization": "q4-k-m", "device": "nvidia-geforce-rtx-4090"}
+    body = api.get(URL, {**seventy_b, "device_count": 1, "offload": "false"}).json()
+    assert (body["verdict"], body["grade"], body["tokens_per_s"]) == ("no_fit", "F", None)
+    assert body["workload"]["device_count"] == 1 and body["workload"]["devices_asked"] == 1
+    assert body["devices_needed"] == 2           # what would hold it, said, not answered for
+    assert "cannot be offloaded" in body["verdict_reason"]
+
+
+def test_a_model_too_big_for_one_card_offloads_by_default_on_every_card(api):
+    for device in ("nvidia-geforce-rtx-4090", "nvidia-geforce-rtx-5090"):
+        body = api.post(URL, {**GPT_OSS_ON_4090, "device": device}, format="json").json()
+        assert (body["verdict"], body["workload"]["device_count"], body["grade"]) == ("offload", 1, "C"), device
+        assert body["configuration_note"] == ""
+
+
+def test_a_multi_device_answer_says_it_is_for_more_cards_than_asked(api):
+    body = api.post(URL, {**GPT_OSS_ON_4090, "offload": False}, format="json").json()
+    assert body["verdict"] == "multi_device"
+    n = body["workload"]["device_count"]
+    assert n > 1 and body["workload"]["devices_asked"] == 1
+    assert body["grade"].endswith(f"\u00d7{n}")      # never the bare grade of a one-card fit
+    assert body["configuration_note"] == f"figures for {n} devices in tensor parallel; the scenario asked about 1"
+
+
+def test_an_apple_gpu_core_variant_without_memory_or_flops_gets_a_decode_speed(api):
+    device = Device.objects.filter(kind="apple", memory_gb__isnull=True, fp32_tflops__isnull=True).first()
+    body = strict_json(api.post(URL, {**LLAMA_ON_4090, "device": device.slug}, format="json"))
+    assert body["tokens_per_s"] > 0 and body["bound"] == "memory"
+    assert body["verdict"] == "unknown" and "memory_gb" in body["verdict_reason"]
+    assert body["error_band"] > 0
+
+
+def test_memory_gb_of_a_configurable_device_changes_the_verdict(api):
+    device = Device.objects.filter(kind="apple", memory_gb__isnull=True).first()
+    bf16 = {"model": "llama-3-1-8b", "quantization": "bf16-safetensors", "device": device.slug}
+    # 16 GB of BF16 weights: a 16 GB chip lends the GPU 12 GB (no fit); a 128 GB one 96 GB (fits).
+    small = api.post(URL, {**bf16, "memory_gb": 16}, format="json").json()
+    large = api.post(URL, {**bf16, "memory_gb": 128}, format="json").json()
+    assert small["verdict"] == "no_fit" and large["verdict"] == "fits"
+    assert large["memory"]["usable_bytes"] == 128 * 2**30 * device.usable_memory_fraction
+
+
+def test_memory_gb_must_be_positive(api):
+    response = api.post(URL, {**LLAMA_ON_4090, "memory_gb": -8}, format="json")
+    assert response.status_code == 400 and "memory_gb" in response.json()
+
+
+def test_every_cost_names_its_provider_tier_and_date(api):
+    from devices.models import CloudOffer
+
+    body = api.post(URL, {"model": "llama-3-1-8b", "quantization": "q4-k-m", "device": "nvidia-h100-sxm"},
+                    format="json").json()
+    cost = body["cost"]
+    # The cheapest offer, read straight from the table: prices are per GPU-hour, never divided again.
+    cheapest = CloudOffer.objects.filter(device__slug="nvidia-h100-sxm").order_by("usd_per_hour", "gpu_count").first()
+    assert cost["rental_usd_per_hour"] == pytest.approx(cheapest.usd_per_hour)
+    assert (cost["rental_provider"], cost["rental_tier"], cost["rental_as_of"]) == (
+        cheapest.provider, cheapest.tier, cheapest.as_of)
+    assert cost["api_provider"] and cost["api_as_of"]

@@ -27,8 +27,8 @@ def test_the_catalog_frames_carry_the_cores_columns(django_assert_num_queries):
     assert set(QUANT_COLUMNS) <= set(quants.columns) and len(quants) == 29
     assert set(DEVICE_COLUMNS) <= set(devices.columns) and len(devices) == 161
     # Unknown stays unknown: NaN, never 0.
-    rtx = devices.set_index("slug").loc["nvidia-geforce-rtx-3060-12gb"]
-    assert math.isnan(rtx["fp16_tflops"])
+    spark = devices.set_index("slug").loc["nvidia-dgx-spark-gb10-grace-blackwell"]  # no stated FP16 peak
+    assert math.isnan(spark["fp16_tflops"])
 
 
 def test_loading_the_catalog_costs_one_query_per_table(django_assert_num_queries):

@@ -54,7 +54,8 @@ def test_the_docs_page_serves_its_assets_locally(api):
 
 def test_the_api_root_lists_the_catalogs(api):
     body = api.get("/api/v1/").json()
-    assert set(body) == {"models", "quantizations", "devices", "runtimes", "cloud-offers", "api-prices", "estimate"}
+    assert set(body) == {"models", "quantizations", "devices", "runtimes", "cloud-offers", "api-prices", "estimate",
+                         "calibrations", "fits", "workers", "measured-runs", "accuracy"}
     assert body["estimate"] == "http://testserver/api/v1/estimate/"
 
 

@@ -1,16 +1,18 @@
 """The CSV readers: every row kept with its source, derived fields named, nothing invented."""
 
+from pathlib import Path
+
 import pandas as pd
 from django.conf import settings
 
 from models_catalog import sources
 
-DATA = settings.HWFIT_SHARED_DATA
+DATA = Path(settings.HWFIT_SHARED_DATA)
 
 
 def test_it_reads_every_model_row_with_its_source():
     frame = sources.load_models(DATA)
-    assert len(frame) == 52
+    assert len(frame) == len(pd.read_csv(DATA / "models.csv"))
     assert frame["source"].str.len().min() > 0
     assert frame["slug"].is_unique
 
@@ -40,7 +42,8 @@ def test_it_tells_full_attention_diffusion_from_block_causal():
 
 def test_it_leaves_unknown_fields_empty_rather_than_zero():
     frame = sources.load_models(DATA).set_index("name")
-    assert frame.loc["Qwen2.5 72B", ["hidden_size", "vocab_size"]].isna().all()
+    assert frame.loc["LLaDA2.0-flash", ["n_kv_heads", "head_dim"]].isna().all()
+    assert frame.loc["LLaDA2.0-flash", "tied_embeddings"] is None
     assert frame.loc["Llama 3.1 8B", "n_experts"] is None or frame.loc["Llama 3.1 8B"].isna()["n_experts"]
 
 
@@ -81,3 +84,75 @@ def test_it_links_offers_only_to_the_device_they_name():
 def test_it_slugifies_like_a_url_wants():
     assert sources.slugify("Ryzen AI Max+ 395 (Strix Halo)") == "ryzen-ai-max-plus-395-strix-halo"
     assert sources.slugify("Qwen2.5 7B") == "qwen2-5-7b"
+
+
+def test_it_gives_the_3090_its_fp32_accumulate_tensor_peak_not_its_fp32_rate():
+    frame = sources.load_devices(DATA).set_index("name")
+    rtx3090 = frame.loc["NVIDIA GeForce RTX 3090"]
+    # GA102 whitepaper: 71 dense FP16 tensor TFLOPS with FP32 accumulate (142 with FP16 accumulate);
+    # the old fallback was the 35.6 TFLOPS FP32 rate.
+    assert (rtx3090.fp16_tflops, rtx3090.bf16_tflops, rtx3090.fp16_peak_basis) == (71.0, 71.0, "stated")
+
+
+def test_a_derived_peak_is_units_times_clock_times_the_rate_per_unit_and_says_so():
+    frame = sources.load_devices(DATA).set_index("name")
+    rtx3060ti = frame.loc["NVIDIA GeForce RTX 3060 Ti"]
+    # 38 SM x 1665 MHz x 512 FLOP/clock = 32.39e12 -> 32.4 TFLOPS
+    assert rtx3060ti.fp16_tflops == 32.4
+    assert rtx3060ti.fp16_peak_basis == "derived" and "fp16_tflops" in rtx3060ti.derived_fields
+
+
+def test_every_gpu_in_the_peaks_file_gets_its_peak_and_only_gpus_without_a_row_have_none():
+    peaks = pd.read_csv(DATA / "device_tensor_peaks.csv")
+    frame = sources.load_devices(DATA).set_index("name")
+    assert peaks["name"].is_unique
+    listed = frame.loc[peaks["name"]]
+    assert (listed["fp16_tflops"].to_numpy() == peaks["fp16_tflops_dense"].to_numpy()).all()
+    assert (listed["fp16_peak_basis"].to_numpy() == peaks["basis"].to_numpy()).all()
+    gpus = frame[frame["vendor"].isin(["NVIDIA", "AMD", "Intel"]) & (frame["kind"] == "gpu")]
+    assert (gpus["fp16_peak_basis"] == "").sum() == len(set(gpus.index) - set(peaks["name"]))
+
+
+def test_an_apple_variant_inherits_its_chips_memory_and_scales_its_flops_by_cores():
+    frame = sources.load_devices(DATA).set_index("name")
+    chip, variant = frame.loc["Apple M1 Max"], frame.loc["Apple M1 Max (24-core GPU)"]
+    assert chip.memory_options_gb == [32.0, 64.0] and chip.gpu_cores == 32
+    assert variant.chip_name == "Apple M1 Max" and variant.gpu_cores == 24
+    assert variant.memory_options_gb == [32.0, 64.0] and variant.memory_gb == 64.0
+    assert variant.fp32_tflops == 7.8  # 10.4 x 24 / 32
+    assert {"memory_options_gb", "memory_gb", "fp32_tflops"} <= set(variant.derived_fields)
+
+
+def test_an_apple_bin_that_apple_states_separately_keeps_its_own_bandwidth_and_options():
+    frame = sources.load_devices(DATA).set_index("name")
+    low = frame.loc["Apple M3 Max (30-core GPU)"]
+    assert (low.memory_bandwidth_gbs, low.memory_options_gb, low.memory_gb) == (300.0, [36.0, 96.0], 96.0)
+    assert "memory_bandwidth_gbs" not in low.derived_fields
+
+
+def test_every_apple_device_has_a_bandwidth():
+    frame = sources.load_devices(DATA)
+    assert frame.loc[frame["kind"] == "apple", "memory_bandwidth_gbs"].notna().all()
+
+
+def test_it_states_tied_embeddings_as_each_config_does():
+    frame = sources.load_models(DATA).set_index("name")
+    # Llama 3.2 and the Gemma families share one matrix for input and output; Llama 3.1 and Qwen2.5 7B+ do not.
+    assert frame.loc["Llama 3.2 1B", "tied_embeddings"] is True
+    assert frame.loc["Gemma 3 4B IT", "tied_embeddings"] is True
+    assert frame.loc["Llama 3.1 8B", "tied_embeddings"] is False
+    assert frame.loc["Qwen2.5 72B", "tied_embeddings"] is False
+    assert "tied_embeddings: tie_word_embeddings true" in frame.loc["Llama 3.2 1B", "source"]
+    stated = (pd.read_csv(DATA / "models.csv", dtype=str, keep_default_na=False)["tied_embeddings"] != "").sum()
+    assert frame["tied_embeddings"].notna().sum() == stated
+
+
+def test_it_gives_qwen2_5_72b_and_dream_their_config_shapes():
+    frame = sources.load_models(DATA).set_index("name")
+    qwen = frame.loc["Qwen2.5 72B"]
+    assert (qwen.hidden_size, qwen.intermediate_size, qwen.vocab_size, qwen.n_layers) == (8192, 29568, 152064, 80)
+    # Dream keeps Qwen2.5-7B's shapes: 28 x (2 x 3584^2 + 2 x 512 x 3584 + 3 x 3584 x 18944) = 6.53e9,
+    # plus two untied 152064 x 3584 matrices (1.09e9) = 7.61e9, so 7.6B rather than the name's 7B.
+    assert frame.loc["Dream 7B Instruct (v0)", "total_params_b"] == 7.6
+    assert frame.loc["d3LLM-Dream", "hidden_size"] == 3584 and frame.loc["d3LLM-LLaDA", "vocab_size"] == 126464
+    assert frame.loc["SDAR-8B-Chat", "vocab_size"] == 151936

@@ -68,3 +68,20 @@ def test_the_committed_priors_are_what_the_fit_gives_today(catalog):
 def test_it_predicts_unseen_devices_within_15_percent_on_decode(catalog):
     _, summary = accuracy.accuracy_report(DATA, *catalog, load_priors(), lodo=True)
     assert overall(summary, "decode", "lodo_median_abs_error_pct") <= 15.0
+
+
+def test_it_answers_every_decode_row_whose_device_has_a_bandwidth(report):
+    rows, summary = report
+    # Apple GPU-core variants (no memory size, no FLOP/s) included: decode needs only bandwidth.
+    assert overall(summary, "decode", "answered_share_pct") == 100.0
+    owed = rows[accuracy.answerable(rows) & (rows["metric"] == "decode")]
+    assert np.isfinite(owed["predicted_tok_s"]).all()
+
+
+def test_rows_answered_with_a_stand_in_peak_are_predicted_but_never_fitted(report, catalog):
+    rows, _ = report
+    stand_in = rows[rows["not_fitted"].fillna("") != ""]
+    assert len(stand_in) and np.isfinite(stand_in["predicted_tok_s"]).all()
+    fs, _, _ = accuracy.dev_fitset(DATA, *catalog, keep_stand_in_roofs=True)
+    assert (~fs.in_fit).sum() == len(stand_in)
+    assert len(fs.fitted_rows()) == fs.in_fit.sum()

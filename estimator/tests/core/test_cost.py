@@ -27,11 +27,24 @@ def test_it_blends_api_prices_70_30():
     assert api_blended_usd_per_mtok(1.0, 4.0) == pytest.approx(0.7 * 1.0 + 0.3 * 4.0)
 
 
-def test_it_takes_the_cheapest_offer_per_gpu():
-    offers = pd.DataFrame({"device_slug": ["a", "a", "b", None], "usd_per_hour": [3.0, 10.0, 1.0, 0.1],
-                           "gpu_count": [1, 8, 1, 1], "provider": ["x", "y", "z", "w"]})
-    best = cheapest_rental(offers).set_index("device_slug")["usd_per_hour_per_device"]
-    assert best.to_dict() == {"a": 1.25, "b": 1.0}
+def test_it_reads_offer_prices_as_per_gpu_hour_and_never_divides_them_again():
+    # cloud_offers.csv prices are per GPU-hour: an 8x instance at $2.00 is $2.00 per GPU, not $0.25.
+    offers = pd.DataFrame({"device_slug": ["a", "a", "b", None], "usd_per_hour": [3.0, 2.0, 1.0, 0.1],
+                           "gpu_count": [1, 8, 1, 1], "provider": ["x", "y", "z", "w"],
+                           "tier": ["on-demand", "spot", "on-demand", "spot"],
+                           "as_of": ["2026-11-09", "2026-09-20", "2026-11-09", "2026-11-09"]})
+    best = cheapest_rental(offers).set_index("device_slug")
+    assert best["usd_per_hour_per_device"].to_dict() == {"a": 2.0, "b": 1.0}
+    assert best.loc["a", ["rental_provider", "rental_tier", "rental_as_of", "rental_gpu_count"]].tolist() == \
+        ["y", "spot", "2026-09-20", 8]
+
+
+def test_it_prices_a_two_gpu_rental_per_million_tokens_by_hand():
+    # Two H100s from an 8x offer at $2.00 per GPU-hour decoding 50 tok/s:
+    # $4.00/h / (50 tok/s x 3600 s/h) x 1e6 = $22.22 per 1M tokens (not $2.78 as a re-divided $0.25).
+    offers = pd.DataFrame({"device_slug": ["h100"], "usd_per_hour": [2.0], "gpu_count": [8]})
+    per_device = cheapest_rental(offers)["usd_per_hour_per_device"].iloc[0]
+    assert rental_usd_per_mtok(2 * per_device, 50.0) == pytest.approx(22.2222, rel=1e-4)
 
 
 def test_it_takes_the_cheapest_blended_api_price():

@@ -68,6 +68,8 @@ def test_it_keeps_a_group_with_few_rows_near_its_parent(rng):
 
 
 def _cat(a, b):
+    if a is None:
+        return None
     if isinstance(a, Reduced):
         return Reduced(**{f.name: np.concatenate([getattr(a, f.name), getattr(b, f.name)], axis=1) for f in fields(a)})
     return np.concatenate([a, b])

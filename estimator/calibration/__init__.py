@@ -1,0 +1,1 @@
+"""Calibration services: runs (jobs), fits, imports of measured runs, workers, the accuracy ledger."""

@@ -1,0 +1,5 @@
+"""`python -m hwfit`: the command line (hwfit/cli)."""
+
+from hwfit.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,397 @@
+"""What the model and device pages show, read from the estimator's services.
+
+The tables come from `estimator.services.compatibility` and the sweeps from
+`estimator.services.estimate_scenarios` — the functions behind `/api/v1/.../compatibility/` and
+`/api/v1/estimate/` — so a page and the API never disagree. Each page costs a fixed number of
+queries (one catalog load per service call, a few lookups here), whatever the catalog's size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from devices.models import Device
+from estimator import selectors as estimator_selectors
+from estimator import services
+from estimator.core.cost import api_blended_usd_per_mtok, cheapest_rental
+from estimator.core.hardware import FP16_ACCUMULATE_RUNTIMES, PEAK_FALLBACK
+from models_catalog.models import ApiPrice, ModelArchitecture, QuantizationFormat, Runtime
+
+from .commands import RunCommand, RunSetup, run_commands
+from .controls import Controls
+from .payback import Payback, payback
+from .sweeps import (
+    SHAPE_FIELDS, SWEEP_BATCHES, DiffusionPanel, SweepRequest, ar_sibling, base_scenario, context_points,
+    diffusion_rows, per_forward_points,
+)
+from .tables import PageRow, VerdictGroup, page_rows, verdict_groups
+
+# The quantization a page shows first: what most people run (a GGUF Q4_K_M on their own
+# hardware), or the checkpoint's own precision where that cannot run (TPUs, NPUs) or where the
+# estimate's runtime reads checkpoints (block-diffusion models run through transformers).
+DEFAULT_QUANTIZATION = "q4-k-m"
+CHECKPOINT_QUANTIZATION = "bf16-safetensors"
+PEAK_LABELS = {"fp4_tflops": "FP4", "fp8_tflops": "FP8", "int8_tops": "INT8", "fp16_tflops": "FP16",
+               "bf16_tflops": "BF16", "fp32_tflops": "FP32", "shader_fp16_tflops": "FP16 shader (non-tensor)"}
+
+
+@dataclass
+class Choices:
+    """The options of a page's form, from the catalog."""
+
+    quantizations: list[dict[str, Any]]
+    runtimes: list[dict[str, Any]]
+
+    @classmethod
+    def load(cls) -> Choices:
+        quantizations = list(QuantizationFormat.objects.order_by("-bits_per_weight", "name").values(
+            "slug", "name", "family", "quality_tier", "native_device_kinds", "compute_dtype"))
+        runtimes = list(Runtime.objects.order_by("name").values("slug", "name", "homepage"))
+        return cls(quantizations=quantizations, runtimes=runtimes)
+
+    def quantization(self, slug: str) -> dict[str, Any] | None:
+        return next((q for q in self.quantizations if q["slug"] == slug), None)
+
+    def runtime_name(self, slug: str) -> str:
+        return next((r["name"] for r in self.runtimes if r["slug"] == slug), slug)
+
+
+def _workload(controls: Controls) -> dict[str, Any]:
+    return {name: value for name, value in controls.workload.items() if name != "mode"}
+
+
+def _errors(exc: ValidationError) -> dict[str, list[str]]:
+    return exc.message_dict if hasattr(exc, "error_dict") else {"form": exc.messages}
+
+
+def _pick_quantization(controls: Controls, choices: Choices, *, default: str) -> dict[str, Any] | None:
+    if controls.quantization:
+        chosen = choices.quantization(controls.quantization)
+        if chosen is None:
+            controls.errors["quantization"] = [f"Unknown quantization '{controls.quantization}'."]
+        return chosen
+    return choices.quantization(default) or (choices.quantizations[0] if choices.quantizations else None)
+
+
+def _check_runtime(controls: Controls, choices: Choices) -> None:
+    if controls.runtime and not any(r["slug"] == controls.runtime for r in choices.runtimes):
+        controls.errors["runtime"] = [f"Unknown runtime '{controls.runtime}': one of "
+                                      f"{', '.join(sorted(r['slug'] for r in choices.runtimes))}."]
+
+
+def _table(controls: Controls, quantization: dict[str, Any], **subject: str) -> list[dict[str, Any]] | None:
+    """One compatibility table as API result objects, or None (errors recorded on the form)."""
+    try:
+        table = services.compatibility(**subject, quantizations=[quantization["slug"]], runtime=controls.runtime or None,
+                                       mode=controls.mode, workload=_workload(controls))
+    except ValidationError as exc:
+        controls.errors.update(_errors(exc))
+        return None
+    return table[:]
+
+
+def runtimes_used(records: list[dict[str, Any]], choices: Choices) -> list[str]:
+    """The runtimes the estimates assume, most used first (shown next to the runtime control)."""
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record["runtime"]] = counts.get(record["runtime"], 0) + 1
+    return [choices.runtime_name(slug) for slug, _ in sorted(counts.items(), key=lambda item: -item[1])]
+
+
+def peak_notes(device: Device, records: list[dict[str, Any]], choices: Choices) -> list[str]:
+    """Where the peak the estimates use is not the spec sheet's figure shown above, say which and why."""
+    used: dict[tuple[str, str, float, bool], list[str]] = {}
+    for record in records:
+        working = record["working"]
+        if working["peak_flops_source"] and working["peak_flops"] is not None:
+            key = (record["quantization"]["name"], working["peak_flops_source"], working["peak_flops"],
+                   bool(working["peak_flops_is_fallback"]))
+            runtimes = used.setdefault(key, [])
+            if record["runtime"] not in runtimes:
+                runtimes.append(record["runtime"])
+    notes = []
+    for (quant, source, peak, fallback), runtimes in used.items():
+        listed, label = getattr(device, source, None), PEAK_LABELS.get(source, source)
+        on = f"{quant} on {' and '.join(choices.runtime_name(r) for r in runtimes)}"
+        if listed and abs(peak / 1e12 - listed) > 0.005 * listed:
+            why = (f"{choices.runtime_name(runtimes[0])} accumulates in FP16, which this card runs at "
+                   f"{peak / 1e12 / listed:g}x the FP32-accumulate rate its spec sheet lists"
+                   if runtimes[0] in FP16_ACCUMULATE_RUNTIMES else "the runtime's rate differs from the spec sheet's")
+            notes.append(f"{on}: the estimate uses {peak / 1e12:,.0f} TFLOPS, not the {listed:,.0f} TFLOPS {label} "
+                         f"shown above — {why}.")
+        elif fallback:
+            dtype = next((q["compute_dtype"] for q in choices.quantizations if q["name"] == quant), "")
+            chain = " → ".join(PEAK_LABELS.get(c, c) for c in PEAK_FALLBACK.get(dtype, ()))
+            notes.append(f"{on}: no {dtype.upper()} peak is published for this device; the estimate falls back to "
+                         f"the {label} peak ({peak / 1e12:,.0f} TFLOPS), the first published in the chain {chain}.")
+    return notes
+
+
+# --- Device page ------------------------------------------------------------------------------
+
+@dataclass
+class DevicePage:
+    device: Device
+    controls: Controls
+    choices: Choices
+    quantization: dict[str, Any] | None
+    rows: list[PageRow] = field(default_factory=list)
+    groups: list[VerdictGroup] = field(default_factory=list)
+    runtimes: list[str] = field(default_factory=list)
+    peak_notes: list[str] = field(default_factory=list)
+    families: list[str] = field(default_factory=list)
+    offers: list[Any] = field(default_factory=list)
+
+
+def device_page(*, device: Device, controls: Controls) -> DevicePage:
+    """Every catalog model on one device at the form's quantization and workload."""
+    choices = Choices.load()
+    native = choices.quantization(DEFAULT_QUANTIZATION)
+    default = DEFAULT_QUANTIZATION if native and device.kind in (native["native_device_kinds"] or [device.kind]) \
+        else CHECKPOINT_QUANTIZATION
+    page = DevicePage(device=device, controls=controls, choices=choices,
+                      quantization=_pick_quantization(controls, choices, default=default),
+                      offers=list(device.cloud_offers.order_by("usd_per_hour")))
+    _check_runtime(controls, choices)
+    models = {m["slug"]: m for m in ModelArchitecture.objects.values("slug", "family", "generation_mode")}
+    page.families = sorted({m["family"] for m in models.values() if m["family"]})
+    if controls.errors or page.quantization is None:
+        return page
+    records = _table(controls, page.quantization, device_slug=device.slug)
+    if records is None:
+        return page
+    page.runtimes = runtimes_used(records, choices)
+    page.peak_notes = peak_notes(device, records, choices)
+    if controls.family:
+        records = [r for r in records if models.get(r["model"]["slug"], {}).get("family") == controls.family]
+    if controls.fits_only:
+        records = [r for r in records if r["verdict"] == "fits"]
+    page.rows = page_rows(records, controls, device_kinds={device.slug: device.kind})
+    page.groups = verdict_groups(page.rows, device_count=controls.workload.get("device_count", 1))
+    return page
+
+
+# --- Model page -------------------------------------------------------------------------------
+
+@dataclass
+class CloudCost:
+    record: dict[str, Any]
+    provider: str
+    tier: str
+    as_of: str
+
+
+@dataclass
+class ApiCost:
+    provider: str
+    label: str
+    usd_per_1m_input: float
+    usd_per_1m_output: float
+    blended: float
+    as_of: str
+
+
+@dataclass
+class ModelPage:
+    model: ModelArchitecture
+    controls: Controls
+    choices: Choices
+    quantization: dict[str, Any] | None
+    devices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rows: list[PageRow] = field(default_factory=list)
+    groups: list[VerdictGroup] = field(default_factory=list)
+    runtimes: list[str] = field(default_factory=list)
+    reference: dict[str, Any] | None = None          # the detailed device's result object
+    quantization_rows: list[PageRow] = field(default_factory=list)
+    energy: list[dict[str, Any]] = field(default_factory=list)
+    cloud: list[CloudCost] = field(default_factory=list)
+    api: list[ApiCost] = field(default_factory=list)
+    context_records: list[dict[str, Any]] = field(default_factory=list)
+    vendors: list[str] = field(default_factory=list)
+    commands: list[RunCommand] = field(default_factory=list)
+    payback: Payback | None = None
+    diffusion: DiffusionPanel | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def default_quantization(model: ModelArchitecture) -> str:
+    return CHECKPOINT_QUANTIZATION if model.generation_mode == "block_diffusion" else DEFAULT_QUANTIZATION
+
+
+def _reference_device(records: list[dict[str, Any]], devices: dict[str, dict[str, Any]], chosen: str) -> dict[str, Any] | None:
+    """The device the page details: the one asked for, else the cheapest to buy that runs the model
+    on its own, else the first that runs it at all."""
+    by_slug = {record["device"]["slug"]: record for record in records}
+    if chosen:
+        return by_slug.get(chosen)
+    fitting = [r for r in records if r["verdict"] == "fits" and r["tokens_per_s"] is not None]
+    priced = [r for r in fitting if devices[r["device"]["slug"]]["launch_price_usd"]]
+    if priced:
+        return min(priced, key=lambda r: (devices[r["device"]["slug"]]["launch_price_usd"], -r["tokens_per_s"]))
+    return (fitting or records or [None])[0]
+
+
+def _cloud_costs(records: list[dict[str, Any]], limit: int = 6) -> list[CloudCost]:
+    """The cheapest $/1M tokens on rented devices that run the model, with the offer behind each."""
+    offers = estimator_selectors.cloud_offers_frame()
+    if not len(offers):
+        return []
+    best = cheapest_rental(offers).set_index("device_slug")
+    priced = sorted((r for r in records if r["cost"]["rental_usd_per_mtok"] is not None
+                     and r["verdict"] in ("fits", "multi_device") and r["device"]["slug"] in best.index),
+                    key=lambda r: r["cost"]["rental_usd_per_mtok"])
+    return [CloudCost(record=r, provider=best.at[r["device"]["slug"], "rental_provider"],
+                      tier=best.at[r["device"]["slug"], "rental_tier"], as_of=best.at[r["device"]["slug"], "rental_as_of"])
+            for r in priced[:limit]]
+
+
+def _api_costs(model: ModelArchitecture) -> list[ApiCost]:
+    prices = list(ApiPrice.objects.filter(model=model).order_by("provider", "model_label"))
+    blended = api_blended_usd_per_mtok([p.usd_per_1m_input for p in prices], [p.usd_per_1m_output for p in prices])
+    costs = [ApiCost(provider=p.provider, label=p.model_label, usd_per_1m_input=p.usd_per_1m_input,
+                     usd_per_1m_output=p.usd_per_1m_output, blended=float(b), as_of=p.as_of)
+             for p, b in zip(prices, blended)]
+    return sorted(costs, key=lambda c: c.blended)
+
+
+def model_page(*, model: ModelArchitecture, controls: Controls) -> ModelPage:
+    """One model on every catalog device at the form's quantization and workload, with its costs.
+
+    One catalog load and two estimate batches (the code path of `POST /api/v1/estimate/`): the
+    model on every device, then everything else (the quantization table on the detail device,
+    the sibling on every device, the sweeps), which depends on what the first says fits.
+    """
+    choices = Choices.load()
+    page = ModelPage(model=model, controls=controls, choices=choices,
+                     quantization=_pick_quantization(controls, choices, default=default_quantization(model)))
+    _check_runtime(controls, choices)
+    page.devices = {d["slug"]: d for d in Device.objects.values("slug", "name", "vendor", "kind", "launch_price_usd")}
+    page.vendors = sorted({d["vendor"] for d in page.devices.values()})
+    if controls.device and controls.device not in page.devices:
+        controls.errors["device"] = [f"Unknown device '{controls.device}'."]
+    if controls.errors or page.quantization is None:
+        return page
+    catalog = services.catalog_load()
+    every_device = SweepRequest()
+    for device in catalog.devices.frame["slug"]:
+        every_device.add("device", device, base_scenario(controls, model=model.slug, quantization=page.quantization["slug"],
+                                                         device=device, runtime=controls.runtime or None))
+    results, problems = every_device.run(catalog=catalog)
+    if problems:
+        controls.errors.update(problems)
+        return page
+    records = [record for _, record in results.get("device", [])]
+    page.runtimes = runtimes_used(records, choices)
+    page.reference = _reference_device(records, page.devices, controls.device)
+    page.energy = sorted((r for r in records if r["verdict"] == "fits" and r["cost"]["energy_usd_per_mtok"] is not None),
+                         key=lambda r: r["cost"]["energy_usd_per_mtok"])[:6]
+    page.cloud = _cloud_costs(records)
+    page.api = _api_costs(model)
+    shown = [r for r in records if _device_shown(page.devices[r["device"]["slug"]], controls)]
+    if controls.fits_only:
+        shown = [r for r in shown if r["verdict"] == "fits"]
+    page.rows = page_rows(shown, controls, device_kinds=_kinds(page))
+    page.groups = verdict_groups(page.rows, device_count=controls.workload.get("device_count", 1))
+    if page.reference is not None:
+        reference_device = page.devices[page.reference["device"]["slug"]]
+        page.payback = payback(page.reference, launch_price_usd=reference_device["launch_price_usd"],
+                               daily_tokens=controls.daily_tokens)
+        page.commands = run_commands(_run_setup(model, page.quantization, page.reference))
+    _estimate_batch(page, records, catalog)
+    return page
+
+
+def _kinds(page: ModelPage) -> dict[str, str]:
+    return {slug: d["kind"] for slug, d in page.devices.items()}
+
+
+def _run_setup(model: ModelArchitecture, quantization: dict[str, Any], record: dict[str, Any]) -> RunSetup:
+    workload = record["workload"]
+    return RunSetup(
+        hf_repo=model.hf_repo, model_slug=model.slug, diffusion=model.generation_mode == "block_diffusion",
+        quant_name=quantization["name"], quant_family=quantization["family"], compute_dtype=quantization["compute_dtype"],
+        runtime=record["runtime"], context_tokens=workload["context_tokens"], device_count=workload["device_count"] or 1,
+        layers_on_device=record["layers_on_device"] if record["verdict"] == "offload" else None,
+        block_size=workload["block_size"], tokens_per_forward=model.tokens_per_forward,
+    )
+
+
+CONTEXT_SWEEP_DEVICES = 4
+
+
+def _estimate_batch(page: ModelPage, records: list[dict[str, Any]], catalog: services.Catalog) -> None:
+    """Everything the page needs beyond the compatibility table, as ONE estimate batch: the
+    quantization table on the detail device, the sibling on every device, and the sweeps."""
+    model, controls, quantization = page.model, page.controls, page.quantization["slug"]
+    runtime = controls.runtime or None
+    request = SweepRequest()
+    reference = page.reference["device"]["slug"] if page.reference else None
+    if reference:
+        for quant in page.choices.quantizations:
+            request.add("quantization", quant["slug"], base_scenario(controls, model=model.slug, quantization=quant["slug"],
+                                                                     device=reference, runtime=runtime))
+    fastest = sorted((r for r in records if r["verdict"] == "fits" and r["tokens_per_s"] is not None),
+                     key=lambda r: -r["tokens_per_s"])
+    devices = list(dict.fromkeys(
+        ([reference] if page.reference and page.reference["tokens_per_s"] is not None else [])
+        + [r["device"]["slug"] for r in fastest]))[:CONTEXT_SWEEP_DEVICES]
+    for device in devices:
+        for context in context_points(model.max_context, controls.workload.get("context_tokens")):
+            request.add("context", context, {**base_scenario(controls, model=model.slug, quantization=quantization,
+                                                             device=device, runtime=runtime), "context_tokens": context})
+    sibling = _sibling(page)
+    if sibling is not None:
+        ar_workload = {k: v for k, v in controls.workload.items() if k not in ("mode", "tokens_per_forward")}
+        for device in page.devices:
+            request.add("sibling", device, {"model": sibling["slug"], "quantization": quantization, "device": device,
+                                            **ar_workload, "mode": "decode"})
+        if reference:
+            diffusion = {**base_scenario(controls, model=model.slug, quantization=quantization, device=reference,
+                                         runtime=runtime), "mode": "diffusion"}
+            autoregressive = {"model": sibling["slug"], "quantization": quantization, "device": reference,
+                              **ar_workload, "mode": "decode"}
+            for per_forward in per_forward_points(page.reference["workload"]["block_size"], model.tokens_per_forward):
+                request.add("per_forward", per_forward, {**diffusion, "tokens_per_forward": per_forward})
+            for batch in SWEEP_BATCHES:
+                request.add("batch", batch, {**diffusion, "batch": batch})
+                request.add("ar_batch", batch, {**autoregressive, "batch": batch})
+    results, problems = request.run(catalog=catalog)
+    page.notes.extend(reason for reasons in problems.values() for reason in reasons)
+    # In the catalog's order (most bits first), not by grade: a table of the formats.
+    page.quantization_rows = page_rows([r for _, r in results.get("quantization", [])], controls,
+                                       device_kinds=_kinds(page), by_grade=False)
+    page.context_records = [result for _, result in results.get("context", [])]
+    if page.diffusion is not None:
+        sibling_records = [r for _, r in results.get("sibling", [])]
+        shown = {row.record["device"]["slug"] for row in page.rows}
+        page.diffusion.rows = [row for row in diffusion_rows(records, sibling_records) if row.device["slug"] in shown]
+        ar_batches = dict(results.get("ar_batch", []))
+        ar = ar_batches.get(controls.workload.get("batch", 1))
+        page.diffusion.per_forward = [(x, result, ar) for x, result in results.get("per_forward", [])]
+        page.diffusion.batches = [(x, result, ar_batches.get(x)) for x, result in results.get("batch", [])]
+
+
+def _sibling(page: ModelPage) -> dict[str, Any] | None:
+    """The autoregressive sibling of a diffusion model, with the panel set up (or a note why not)."""
+    model = page.model
+    if model.generation_mode != "block_diffusion":
+        return None
+    shapes = list(ModelArchitecture.objects.values("slug", "name", "family", "generation_mode", "total_params_b",
+                                                   "max_context", *SHAPE_FIELDS))
+    sibling = ar_sibling(next(m for m in shapes if m["slug"] == model.slug), shapes)
+    if sibling is None:
+        return None
+    page.diffusion = DiffusionPanel(sibling=sibling)
+    context = page.controls.workload.get("context_tokens")
+    if context and sibling["max_context"] and context > sibling["max_context"]:
+        page.diffusion.note = (f"{sibling['name']} reads at most {sibling['max_context']:,} tokens: no comparison at "
+                               f"{context:,} tokens of context.")
+        return None
+    return sibling
+
+
+def _device_shown(device: dict[str, Any], controls: Controls) -> bool:
+    return (not controls.vendor or device["vendor"] == controls.vendor) and (not controls.kind or device["kind"] == controls.kind)
