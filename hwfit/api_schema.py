@@ -44,7 +44,8 @@ class AutoSchema(SpectacularAutoSchema):
         writes = self.method in ("POST", "PUT", "PATCH", "DELETE")
         # 401: wrong credentials (a bad token) fail any request, reads included.
         codes = ["401", "404", "429", "503"]
-        if writes or self._get_filter_parameters() or self.get_override_parameters():
+        # A paged list refuses a page or page size that is not a whole number from 1.
+        if writes or self._get_filter_parameters() or self.get_override_parameters() or self._get_paginator():
             codes.append("400")
         if writes:
             if not any(permission is AllowAny for permission in self.view.permission_classes):
