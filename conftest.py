@@ -3,12 +3,23 @@
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
+from django.db import connection
+
+from hwfit.testing import ci_service_problems, on_ci
 
 # The `browser` fixture: headless Chromium on a live server (hwfit/tests/browser.py).
 pytest_plugins = ["hwfit.tests.browser"]
 
 CATALOG_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "catalog.json"
+
+
+def pytest_sessionstart(session):
+    # Under CI the suite runs on the real services or not at all (SQLite or eager tasks would pass quietly).
+    problems = ci_service_problems(connection.vendor, settings.CELERY_BROKER_URL) if on_ci() else []
+    if problems:
+        raise pytest.UsageError("CI=true but " + "; ".join(problems))
 
 
 @pytest.fixture(scope="session")

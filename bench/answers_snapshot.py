@@ -34,6 +34,8 @@ import logging
 import os
 import random
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +57,7 @@ WORKLOAD_CHOICES: dict[str, list[Any]] = {
 CONTEXTS = [1, 512, 2048, 4096, 8192, 32768, 131072]
 
 
-def _setup_django(database_url: str | None) -> None:
+def setup_django(database_url: str | None) -> None:
     if database_url:
         os.environ["DATABASE_URL"] = database_url
     # The answers must not depend on the shell: the site's energy price and no throttling.
@@ -203,23 +205,31 @@ def _tables(client) -> dict[str, Any]:
     return out
 
 
-def snapshot(fixture: Path) -> dict[str, Any]:
+@contextmanager
+def catalog_database(fixture: Path) -> Iterator[None]:
+    """A scratch test database holding `fixture`'s catalog, dropped on the way out."""
     from django.core.management import call_command
     from django.db import connection
-    from django.test import Client
     from django.test.utils import setup_test_environment, teardown_test_environment
 
     setup_test_environment()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
         call_command("loaddata", str(fixture), verbosity=0)
+        yield
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+        teardown_test_environment()
+
+
+def snapshot(fixture: Path) -> dict[str, Any]:
+    from django.test import Client
+
+    with catalog_database(fixture):
         catalog = _catalog()
         items = scenarios(catalog)
         client = Client()
         return {"seed": SEED, "scenarios": items, "answers": _answers(client, items), "compatibility": _tables(client)}
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
-        teardown_test_environment()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fixture", type=Path, default=ROOT / "fixtures" / "catalog.json")
     parser.add_argument("--database-url", default=None, help="Default: DATABASE_URL.")
     args = parser.parse_args(argv)
-    _setup_django(args.database_url)
+    setup_django(args.database_url)
     data = snapshot(args.fixture.resolve())
     text = json.dumps(data, sort_keys=True, ensure_ascii=True, separators=(",", ":"), allow_nan=False) + "\n"
     args.output.write_text(text)

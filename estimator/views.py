@@ -4,19 +4,43 @@ from __future__ import annotations
 
 import json
 
+from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import Prefetch
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from estimator.admin import CalibrationRequestForm
+from estimator.calibration import runs as runs_service
 
 from estimator.calibration.ledger import accuracy_ledger
 from estimator.calibration.workers import live_workers
 from estimator.models import CalibrationFit, CalibrationRun
 
 
-def calibration_home(request):
+def calibration_home(request, form: CalibrationRequestForm | None = None, status: int = 200):
     runs = CalibrationRun.objects.select_related("device").order_by("-created_at")[:50]
     fits = CalibrationFit.objects.select_related("device", "runtime").order_by("-created_at")[:50]
+    if form is None and request.user.is_staff:
+        form = CalibrationRequestForm()
     return render(request, "estimator/calibration_home.html",
-                  {"workers": list(live_workers()), "runs": runs, "fits": fits})
+                  {"workers": list(live_workers()), "runs": runs, "fits": fits, "form": form}, status=status)
+
+
+@require_POST
+@staff_member_required
+def calibration_request(request):
+    """Staff request a calibration of a device; the run page then follows it live."""
+    form = CalibrationRequestForm(request.POST)
+    if form.is_valid():
+        try:
+            run = runs_service.calibration_run_request(
+                device=form.cleaned_data["device"], requested_by=request.user,
+                preset=form.cleaned_data["preset"] or None, threads=form.cleaned_data["threads"])
+        except ValueError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("calibration-run", pk=run.pk)
+    return calibration_home(request, form=form, status=400)
 
 
 def calibration_run(request, pk: int):

@@ -144,6 +144,7 @@ class WorkerViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     serializer_class = WorkerSerializer
     filter_backends: list = []
+    pagination_class = None   # a handful of hosts
 
     def get_queryset(self):
         return live_workers()

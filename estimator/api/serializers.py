@@ -323,6 +323,12 @@ class WorkingSerializer(serializers.Serializer):
     diffusion_flops = _float("FLOPs of denoising gen_tokens: every step and commit forward.")
     diffusion_bytes = _float("Bytes of denoising gen_tokens: every step and commit forward.")
     diffusion_forwards = _float("Forward passes to denoise gen_tokens (steps and commits).")
+    tokens_per_forward = _float("Diffusion: tokens committed per denoising forward (given, the model's, else 1).")
+    tokens_per_forward_source = _str("Where that tokens per forward comes from.")
+    tokens_per_forward_sensitivity = serializers.ListField(
+        child=serializers.DictField(), read_only=True,
+        help_text="Diffusion: generation tokens/s at 0.5x, 0.75x, 1x, 1.5x and 2x the tokens per forward "
+                  "([{tokens_per_forward, tokens_per_s}]); empty for autoregressive models.")
     experts_touched_fraction = _float("MoE: share of routed experts a decode pass reads.")
     peak_flops = _float("Peak FLOP/s of the compute dtype.")
     peak_flops_source = _str("Catalog column the peak comes from.")

@@ -177,5 +177,8 @@ def _by_slug(slugs: pd.Series, keys: pd.Series, values: pd.Series, *, text: bool
 
 
 def _native_kinds_text(values: pd.Series) -> pd.Series:
-    """Lists of device kinds -> ',gpu,apple,' (one string per quantization, before the join)."""
-    return values.map(lambda v: "," + ",".join(v) + "," if isinstance(v, (list, tuple)) else "")
+    """Lists of device kinds -> ',gpu,apple,' (one string per quantization, before the join).
+
+    An empty list states nothing, like a missing one: '' (the format is assumed to run anywhere).
+    """
+    return values.map(lambda v: "," + ",".join(v) + "," if isinstance(v, (list, tuple)) and len(v) else "")

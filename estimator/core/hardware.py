@@ -21,12 +21,17 @@ from estimator.core.units import GB, GIB, TERA
 # Order in which peaks are tried for each compute dtype (first published one wins).
 PEAK_FALLBACK: dict[str, tuple[str, ...]] = {
     "fp4": ("fp4_tflops", "fp16_tflops", "bf16_tflops", "fp32_tflops", "shader_fp16_tflops"),
-    "fp8": ("fp8_tflops", "fp16_tflops", "bf16_tflops", "fp32_tflops", "shader_fp16_tflops"),
-    "int8": ("int8_tops", "fp16_tflops", "bf16_tflops", "fp32_tflops", "shader_fp16_tflops"),
-    "fp16": ("fp16_tflops", "bf16_tflops", "fp32_tflops", "shader_fp16_tflops"),
-    "bf16": ("bf16_tflops", "fp16_tflops", "fp32_tflops", "shader_fp16_tflops"),
+    "fp8": ("fp8_tflops", "fp4_tflops/2", "fp16_tflops", "bf16_tflops", "fp32_tflops", "shader_fp16_tflops"),
+    "int8": ("int8_tops", "fp4_tflops/2", "fp16_tflops", "bf16_tflops", "fp32_tflops", "shader_fp16_tflops"),
+    "fp16": ("fp16_tflops", "bf16_tflops", "fp4_tflops/4", "fp32_tflops", "shader_fp16_tflops"),
+    "bf16": ("bf16_tflops", "fp16_tflops", "fp4_tflops/4", "fp32_tflops", "shader_fp16_tflops"),
     "fp32": ("fp32_tflops",),
 }
+# Tensor rates derived from a published FP4 figure where a part states only that (NVIDIA's DGX
+# Spark: "1 PFLOP FP4" with sparsity, 500 dense): every FP4 tensor core so far (Blackwell, CDNA4)
+# runs FP8/INT8 at 1/2 and FP16/BF16 at 1/4 of its FP4 rate (docs/estimator.md "Peaks"). A
+# derived tensor rate is the work's own kind of peak, not a fallback to a vector ALU.
+DERIVED_PEAKS = {"fp4_tflops/2": ("fp4_tflops", 0.5), "fp4_tflops/4": ("fp4_tflops", 0.25)}
 
 
 @dataclass
@@ -74,7 +79,8 @@ FP16_ACCUMULATE_DOUBLES = ("GeForce",)
 # math for GGUF files, whatever the format's own compute dtype.
 GGUF_RUNTIMES = ("llama-cpp",)
 
-PEAK_COLUMNS = ("fp4_tflops", "fp8_tflops", "int8_tops", "fp16_tflops", "bf16_tflops", "fp32_tflops", "shader_fp16_tflops")
+PEAK_COLUMNS = ("fp4_tflops", "fp8_tflops", "int8_tops", "fp16_tflops", "bf16_tflops", "fp32_tflops", "shader_fp16_tflops",
+                "fp4_tflops/2", "fp4_tflops/4")
 
 
 def peak_flops(frame: pd.DataFrame, compute_dtype: Coded) -> tuple[np.ndarray, Coded]:
@@ -82,7 +88,8 @@ def peak_flops(frame: pd.DataFrame, compute_dtype: Coded) -> tuple[np.ndarray, C
     n = len(frame)
     peak = np.full(n, np.nan)
     source = np.full(n, len(PEAK_COLUMNS), dtype=np.intp)
-    peaks = {name: col(frame, name) * TERA for name in PEAK_COLUMNS}
+    peaks = {name: col(frame, name) * TERA for name in PEAK_COLUMNS if name not in DERIVED_PEAKS}
+    peaks.update({name: col(frame, base) * factor * TERA for name, (base, factor) in DERIVED_PEAKS.items()})
     for dtype, chain in PEAK_FALLBACK.items():
         rows = compute_dtype.eq(dtype)
         if not rows.any():
@@ -133,7 +140,7 @@ def runtime_peaks(frame: pd.DataFrame, compute_dtype: Coded, base_runtime: Coded
         int8_path = int8_gemm_path(frame, base_runtime, dequant_class, kind)
         peak, source = gemm_peak(frame, peak, source, int8_path)
         gemm_class = path_class(dequant_class, int8_path)
-    own = ("int8_tops", DP4A_SOURCE)
+    own = ("int8_tops", DP4A_SOURCE, *DERIVED_PEAKS)
     is_fallback = map_combinations([compute_dtype, source], lambda ds, ps: [
         bool(p) and p != PEAK_FALLBACK[d][0] and p not in own for d, p in zip(ds, ps)], dtype=bool)
     return Peaks(flops=peak, source=source, is_fallback=is_fallback, vector=vector, vector_source=vector_source,
@@ -184,8 +191,10 @@ DP4A_SOURCE = "shader_fp16_tflops x2 (dp4a)"
 
 
 def int8_rate(frame: pd.DataFrame) -> np.ndarray:
-    """Published int8 TOPS, else (AMD) the dp4a rate derived from the shader FP16 rate; NaN if neither."""
+    """Published int8 TOPS (or half a published FP4 rate, DERIVED_PEAKS), else (AMD) the dp4a rate
+    derived from the shader FP16 rate; NaN if none."""
     int8 = col(frame, "int8_tops")
+    int8 = np.where(int8 > 0, int8, 0.5 * col(frame, "fp4_tflops"))
     vendor = coded(frame, "vendor").map(lambda u: [str(v).strip().lower() for v in u])
     derived = np.where(vendor == "amd", DP4A_PER_SHADER_FP16 * col(frame, "shader_fp16_tflops"), np.nan)
     return np.where(int8 > 0, int8, derived)
@@ -226,10 +235,12 @@ def gemm_peak(frame: pd.DataFrame, peak: np.ndarray, source: Coded, int8_path: n
     published = col(frame, "int8_tops") > 0
     int8 = int8_rate(frame) * TERA
     names = list(source.uniques)
-    for name in ("int8_tops", DP4A_SOURCE):
+    from_fp4 = ~published & (col(frame, "fp4_tflops") > 0)
+    for name in ("int8_tops", DP4A_SOURCE, "fp4_tflops/2"):
         if name not in names:
             names.append(name)
-    label = np.where(published, names.index("int8_tops"), names.index(DP4A_SOURCE))
+    label = np.where(published, names.index("int8_tops"),
+                     np.where(from_fp4, names.index("fp4_tflops/2"), names.index(DP4A_SOURCE)))
     codes = np.where(int8_path, label, source.codes)
     return np.where(int8_path, int8, peak), Coded(codes, np.array(names, dtype=object))
 

@@ -24,7 +24,7 @@ order (one documented table; `VERDICTS`):
   unknown       the device's memory is not published (a configurable part without `memory_gb`)
                 or a shape is missing — unless a lower bound (the parts that are known, e.g. the
                 weights alone) already exceeds the asked devices' memory: then no_fit;
-  unsupported   (set by the pipeline) the weight format has no kernels for this kind of device.
+  unsupported   (scenario_verdict) the weight format has no kernels for this kind of device.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from estimator.core.architecture import DERIVATION_RULES, ModelArrays, coded, co
 from estimator.core.cost import DEFAULT_USD_PER_KWH, energy_usd_per_mtok, rental_usd_per_mtok
 from estimator.core.frames import PRICE_SOURCE_COLUMNS
 from estimator.core.passes import BOUND_NAMES, expert_coverage
-from estimator.core.preparation import Prepared
+from estimator.core.preparation import TPF_SENSITIVITY, Prepared
 from estimator.core.quality import quality_tiers
 from estimator.core.workloads import SlotsTime
 
@@ -65,6 +65,9 @@ OUTPUT_COLUMNS: dict[str, str] = {
     "diffusion_bytes": "bytes of denoising gen_len tokens (steps and commits)",
     "diffusion_forwards": "forward passes to denoise gen_len tokens (steps and commits)",
     "diffusion_block_size": "tokens", "diffusion_steps_per_block": "denoising passes per block",
+    "diffusion_tokens_per_forward": "tokens committed per denoising forward (given, the model's, else 1)",
+    "diffusion_tpf_source": "where that tokens per forward comes from",
+    **{f"diffusion_tok_s_tpf_x{k:g}": f"diffusion_tok_s with {k:g} x the tokens per forward" for k in TPF_SENSITIVITY},
     "gen_tok_s": "generation tokens/s at `batch` (decode or diffusion)",
     "gen_tok_s_batch1": "generation tokens/s of one request (grades, cost at batch 1)",
     "gen_bound": "memory | compute | overhead", "max_batch": "largest batch that fits",
@@ -110,6 +113,17 @@ def _text(frame: pd.DataFrame, name: str) -> pd.Categorical:
     return pd.Categorical(pd.Series(frame[name]).astype(object).fillna("").astype(str).to_numpy(dtype=object))
 
 
+def _tpf_sources(frame: pd.DataFrame, m: ModelArrays) -> pd.Categorical:
+    """Per diffusion row, where its tokens per forward comes from (constants.json diffusion sources)."""
+    table = priors_mod.load_constants()["diffusion"].get("tokens_per_forward_sources", {})
+    slugs = coded(frame, "model_slug")
+    known = slugs.map(lambda u: [table.get(str(s), "") for s in u])
+    text = np.where(known != "", known,
+                    np.where(np.isnan(m.tokens_per_forward), "no published figure: 1 token per forward assumed",
+                             "the catalog row's (or the request's) tokens_per_forward"))
+    return pd.Categorical(np.where(m.is_diffusion, text, ""))
+
+
 def output_frame(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficiencies, t_fixed: np.ndarray,
              t: dict[str, SlotsTime], configuration: str) -> pd.DataFrame:
     """Every output column (OUTPUT_COLUMNS) from the prepared frame and its times.
@@ -149,6 +163,7 @@ def output_frame(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficienci
     verdict_code = prep.verdict_code
     decode_pass_s, prefill_s = dec.total, pre.total
     ttft_s = pre.total + t["first_token"].total
+    dead = np.zeros(len(frame), dtype=bool)
     if configuration == "verdict":
         # A configuration that cannot run has no speed: neither rates nor times (TTFT included).
         dead = np.isin(verdict_code, [memory_mod.NO_FIT, memory_mod.UNSUPPORTED])
@@ -220,6 +235,10 @@ def output_frame(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficienci
         "diffusion_flops": dif_flops, "diffusion_bytes": dif_bytes, "diffusion_forwards": dif_passes,
         "diffusion_block_size": np.where(is_dif, prep.block, np.nan),
         "diffusion_steps_per_block": np.where(is_dif, prep.steps, np.nan),
+        "diffusion_tokens_per_forward": np.where(is_dif, prep.tokens_per_forward, np.nan),
+        "diffusion_tpf_source": _tpf_sources(frame, m),
+        **{f"diffusion_tok_s_tpf_x{k:g}": (np.where(is_dif & ~dead, batch * gen / t[f"diffusion_tpf_x{k:g}"].total, np.nan)
+                                           if f"diffusion_tpf_x{k:g}" in t else nan) for k in TPF_SENSITIVITY},
         "gen_tok_s": gen_tok_s, "gen_tok_s_batch1": gen_tok_s_1, "gen_bound": gen_bound,
         "max_batch": prep.max_batch, "max_batch_tok_s": batch_tok_s, "max_batch_bound": named_bound(batch_bound, batch_tok_s),
         # roofline inputs shown with the figures

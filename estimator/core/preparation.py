@@ -74,6 +74,7 @@ class Prepared:
     parallel: np.ndarray
     block: np.ndarray
     steps: np.ndarray
+    tokens_per_forward: np.ndarray  # diffusion: tokens committed per denoising forward
     mem: memory_mod.MemoryBreakdown
     verdict: memory_mod.Verdict
     verdict_code: np.ndarray     # index into memory.VERDICTS
@@ -110,6 +111,8 @@ class _Workload:
     chunk: np.ndarray            # prefill chunk
     block: np.ndarray
     steps: np.ndarray            # denoising passes per block
+    tpf: np.ndarray              # tokens committed per denoising forward (given, the model's, else 1)
+    steps_given: np.ndarray      # the scenario set steps_per_block itself (no tokens-per-forward sensitivity)
     cache: Coded                 # diffusion cache
     image: np.ndarray
 
@@ -141,7 +144,8 @@ def _workload(frame: pd.DataFrame, constants: dict, m: ModelArrays, base_rt: Cod
         batch=batch, context=context, gen=gen, prompt=prompt, depth=depth, decode_context=decode_ctx,
         kv_bytes=_lookup(KV_DTYPE_BYTES, coded(frame, "kv_dtype"), np.nan), n_devices=n_dev_given,
         auto_parallel=auto_mode, parallel=parallel, chunk=chunk, block=block,
-        steps=steps_per_block(block, tpf, col(frame, "steps_per_block")),
+        steps=steps_per_block(block, tpf, col(frame, "steps_per_block")), tpf=tpf,
+        steps_given=~np.isnan(col(frame, "steps_per_block")),
         cache=_cache_of_runtime(coded(frame, "diffusion_cache"), base_rt),
         image=flag(frame, "image_input"),
     )
@@ -220,9 +224,9 @@ def _reduced(m: ModelArrays, bpw: np.ndarray, w: _Workload, ex: Execution,
         rows = np.flatnonzero(m.is_diffusion)
         md, exd = m.take(rows), ex.take(rows)
 
-        def diffusion(b):
+        def diffusion(b, steps=w.steps):
             return diffusion_slots(md, bpw[rows], kv_b[rows], prompt=w.prompt[rows], gen=w.gen[rows],
-                                   block=w.block[rows], steps=w.steps[rows], batch=b[rows],
+                                   block=w.block[rows], steps=steps[rows], batch=b[rows],
                                    cache=w.cache.take(rows).values, chunk=w.chunk[rows])
 
         dif_prefill, dif = diffusion(w.batch)
@@ -230,7 +234,17 @@ def _reduced(m: ModelArrays, bpw: np.ndarray, w: _Workload, ex: Execution,
         reduced["diffusion_prefill"] = (reduce(dif_prefill, exd), rows)
         reduced["diffusion1"] = (reduce(diffusion(np.ones(n))[1], exd), rows) if any_batch else reduced["diffusion"]
         reduced["diffusion_max_batch"] = (reduce(diffusion(b_eval)[1], exd), rows)
+        # How tok/s moves with tokens per forward, the least certain input (docs/diffusion.md):
+        # the same passes, ceil(B / (k x TPF)) steps per block; not when the steps were given.
+        for k in TPF_SENSITIVITY:
+            steps_k = np.where(w.steps_given, np.nan, steps_per_block(w.block, w.tpf * k, np.full(n, np.nan)))
+            reduced[f"diffusion_tpf_x{k:g}"] = (reduce(diffusion(w.batch, steps_k)[1], exd), rows)
     return reduced
+
+
+# Multiples of the tokens per forward in use that the answer shows tok/s at (the x1 figure is
+# diffusion_tok_s itself).
+TPF_SENSITIVITY = (0.5, 0.75, 1.5, 2.0)
 
 
 def prepare(frame: pd.DataFrame, priors: dict, *, configuration: str = "verdict",
@@ -282,7 +296,7 @@ def prepare(frame: pd.DataFrame, priors: dict, *, configuration: str = "verdict"
         device_class=map_combinations([kind, coded(frame, "vendor")],
                                       lambda ks, vs: [priors_mod.device_class(k, v) for k, v in zip(ks, vs)], as_coded=True),
         context=w.context, prompt=w.prompt, gen=w.gen, decode_context=w.decode_context, n_devices=n_devices,
-        parallel=mode, block=w.block, steps=w.steps, mem=memory.need, verdict=verdict, verdict_code=verdict_code,
+        parallel=mode, block=w.block, steps=w.steps, tokens_per_forward=w.tpf, mem=memory.need, verdict=verdict, verdict_code=verdict_code,
         supported=supported, usable=dev.usable_memory, bandwidth=dev.bandwidth, peak=peaks.flops,
         peak_source=peaks.source, dequant_class=peaks.gemm_class, peak_is_fallback=peaks.is_fallback,
         vector_peak=peaks.vector, vector_source=peaks.vector_source, n_asked=w.n_devices,

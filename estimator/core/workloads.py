@@ -159,12 +159,17 @@ def reduce(slots: list[Slot], ex: Execution) -> Reduced:
             pipe = layers & (count > 0)
             dev = on_device * np.where(pipe, (count + n - 1.0) / (n * np.maximum(count, 1.0)), 1.0)
         host = np.zeros(shape)
+        device_bytes = cost.bytes * dev
         if any_offload:
             # Offloaded layers run on the host at host memory bandwidth (llama.cpp -ngl < n_layers).
+            # Offload moves layers (their weights and KV); the logits buffer stays on the device,
+            # as memory.verdict holds it there.
             rest = share * (1.0 - f_dev)
+            layer_bytes = cost.weight_bytes + cost.kv_bytes
             host_c = (cost.flops + cost.expert_flops + cost.attn_flops) * rest / (ex.host_peak * ex.host_eff_c)
-            host_m = cost.bytes * rest / (ex.host_bandwidth * ex.host_eff_m)
+            host_m = layer_bytes * rest / (ex.host_bandwidth * ex.host_eff_m)
             host = np.where(offloaded, np.fmax(host_c, host_m), 0.0)
+            device_bytes = np.where(offloaded, layer_bytes * dev + cost.other_bytes * share, device_bytes)
         comm = np.zeros(shape)
         if any_tensor or any_layers:
             message = cost.tokens * ex.hidden * ACT_BYTES
@@ -184,7 +189,7 @@ def reduce(slots: list[Slot], ex: Execution) -> Reduced:
             cost.expert_tokens,
             cost.attn_flops * per_flop,
             nan0(cost.weights * dev / ex.vector_peak),
-            cost.bytes * dev,
+            device_bytes,
             np.broadcast_to(ex.bandwidth, shape),
             host,
             comm,
@@ -213,7 +218,9 @@ def reduced_time(red: Reduced, eff_m, eff_c, eff_attn, t_fixed, dequant_ops, gem
     touched expert (an expert GEMM of m rows reaches m/(m + m_half) of a large GEMM's rate).
     With no published peak, only passes of few tokens per weight get a (memory-only) figure.
     """
-    gemm = eff_c * gemm_factor
+    # The format's GEMM factor is a tensor-core (or int8 MMQ) path effect: a matrix-vector pass
+    # runs on the vector ALUs (`reduce` divides its FLOPs by the vector peak) and pays eff_c only.
+    gemm = eff_c * np.where(red.small, 1.0, gemm_factor)
     with np.errstate(divide="ignore", invalid="ignore"):
         # Matrix-vector passes (few tokens per weight) run on the vector ALUs whatever the expert
         # sees: the small-GEMM penalty is a tensor-core effect, so it applies to GEMM passes only.

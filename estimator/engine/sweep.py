@@ -13,8 +13,8 @@ block-diffusion steps at several block sizes (= tokens per forward of the step),
 prefix lengths, commit passes, on a dense and a MoE shape (experts touched grow with the tokens
 routed). Presets:
     tiny   seconds on a CPU (tests): small shapes, few points
-    quick  well under a minute on a CPU (`calibrate --quick`): the cpu shapes, fewer points
-    cpu    a minute or two on a CPU: scaled shapes large enough to leave the caches
+    quick  well under a minute on a quiet CPU (`calibrate --quick`): the cpu shapes, 9 points each
+    cpu    a minute or two on a CPU: scaled shapes large enough to leave the caches, timed twice
     gpu    fills a large GPU: full-size DiffusionGemma-26B-A4B layers in bf16, block 256, plus
            a dense 8B-class shape
 """
@@ -76,17 +76,20 @@ def default_sweep(preset: str = "cpu") -> list[dict[str, Any]]:
             {"shape": "dgemma-moe-xs", "config": {"arch": "diffusiongemma-26b-a4b", "dtype": "fp32",
                                                    **_QUICK_MOE_SCALE}, "points": points},
         ]
-    if preset in ("quick", "cpu"):
-        if preset == "quick":
-            points = _points(ar=[(1, 0), (1, 512), (4, 256), (16, 256), (32, 0)], prefill=[64, 256],
-                             diffusion=[(16, 1, 256), (32, 4, 256), (64, 1, 512), (128, 1, 256)],
-                             commit=[(32, 256)])
-        else:
-            points = _points(ar=[(1, 0), (1, 512), (4, 0), (4, 512), (16, 256), (32, 0), (64, 128)],
-                             prefill=[64, 256, 512, 1024],
-                             diffusion=[(16, 1, 256), (32, 1, 0), (32, 4, 256), (64, 1, 512), (64, 2, 256),
-                                        (128, 1, 256), (128, 2, 1024), (256, 1, 512)],
-                             commit=[(32, 256), (128, 512)])
+    if preset == "quick":
+        points = _points(ar=[(1, 0), (4, 256), (32, 0)], prefill=[64, 256],
+                         diffusion=[(16, 1, 256), (64, 1, 512), (128, 1, 256)], commit=[(32, 256)])
+        return [
+            {"shape": "dense-s", "config": {"arch": _CPU_DENSE, "dtype": "fp32"}, "points": points},
+            {"shape": "dgemma-moe-s", "config": {"arch": "diffusiongemma-26b-a4b", "dtype": "fp32",
+                                                  **_CPU_MOE_SCALE}, "points": points},
+        ]
+    if preset == "cpu":
+        points = _points(ar=[(1, 0), (1, 512), (4, 0), (4, 512), (16, 256), (32, 0), (64, 128)],
+                         prefill=[64, 256, 512, 1024],
+                         diffusion=[(16, 1, 256), (32, 1, 0), (32, 4, 256), (64, 1, 512), (64, 2, 256),
+                                    (128, 1, 256), (128, 2, 1024), (256, 1, 512)],
+                         commit=[(32, 256), (128, 512)])
         return [
             {"shape": "dense-s", "config": {"arch": _CPU_DENSE, "dtype": "fp32"}, "points": points, "rounds": 2},
             {"shape": "dgemma-moe-s", "config": {"arch": "diffusiongemma-26b-a4b", "dtype": "fp32",

@@ -65,6 +65,10 @@ class ResultTable(Sequence):
         n = len(rows)
         records = result_records(rows, modes=[self.mode] * n, inline={part: [False] * n for part in
                                                                       ("model", "quantization", "device")})
+        # The accuracy ledger of each row's (device, runtime): one query for the rows shown.
+        from estimator.calibration.ledger import estimates_with_accuracy
+
+        records = estimates_with_accuracy(records)
         return records if isinstance(index, slice) else records[0]
 
 
@@ -152,6 +156,8 @@ _SPEC: tuple[tuple[str, str, str, Callable[[list[Any]], list[Any]] | None], ...]
     ("working", "diffusion_flops", "diffusion_flops", None),
     ("working", "diffusion_bytes", "diffusion_bytes", None),
     ("working", "diffusion_forwards", "diffusion_forwards", None),
+    ("working", "tokens_per_forward", "diffusion_tokens_per_forward", None),
+    ("working", "tokens_per_forward_source", "diffusion_tpf_source", None),
     ("working", "experts_touched_fraction", "experts_touched_frac", None),
     ("working", "peak_flops", "peak_flops", None),
     ("working", "peak_flops_source", "peak_flops_source", None),
@@ -193,6 +199,21 @@ def _mode_columns(result: pd.DataFrame, modes: list[str | None]) -> dict[str, np
     }
 
 
+def _tpf_sensitivity(result: pd.DataFrame) -> list[list[dict[str, float | None]]]:
+    """Per row, diffusion tokens/s at multiples of its tokens per forward ([] for autoregressive rows)."""
+    n = len(result)
+    if "diffusion_tokens_per_forward" not in result:
+        return [[] for _ in range(n)]
+    columns = sorted((float(name.rsplit("_x", 1)[1]), name) for name in result.columns
+                     if name.startswith("diffusion_tok_s_tpf_x"))
+    columns = sorted(columns + [(1.0, "diffusion_tok_s")])
+    tpf = json_values(result["diffusion_tokens_per_forward"].tolist())
+    speeds = {name: json_values(result[name].tolist()) for _, name in columns}
+    return [[] if tpf[i] is None else
+            [{"tokens_per_forward": round(tpf[i] * k, 4), "tokens_per_s": speeds[name][i]} for k, name in columns]
+            for i in range(n)]
+
+
 def result_records(result: pd.DataFrame, *, modes: list[str | None], inline: dict[str, list[bool]]) -> list[dict[str, Any]]:
     """The core's output frame as the API's result objects (one per row), NaN/inf -> None.
 
@@ -206,6 +227,7 @@ def result_records(result: pd.DataFrame, *, modes: list[str | None], inline: dic
         if convert is not None:
             column[name] = convert(column[name])
     picked_clean = {name: json_values(values) for name, values in picked.items()}
+    sensitivity = _tpf_sensitivity(result)
     identity = {
         part: (json_values(result[f"{prefix}_slug"].tolist()), json_values(result[f"{prefix}_name"].tolist()))
         for part, prefix in (("model", "model"), ("quantization", "quant"), ("device", "device"))
@@ -228,6 +250,7 @@ def result_records(result: pd.DataFrame, *, modes: list[str | None], inline: dic
         for section, api_name, name, _ in _SPEC:
             (sections[section] if section else record)[api_name] = column[name][i]
         sections["working"]["pass_s"] = picked_clean["pass_s"][i]
+        sections["working"]["tokens_per_forward_sensitivity"] = sensitivity[i]
         record.update(sections)
         records.append(record)
     return records

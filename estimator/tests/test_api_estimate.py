@@ -1,16 +1,15 @@
 """POST/GET /api/v1/estimate/: one scenario, a batch of up to 1,000, by slug, name or inline object."""
 
 import json
-import time
 from unittest import mock
 
 import pytest
 
-from devices.models import Device
+from devices.models import CloudOffer, Device
 from estimator.core import pipeline
 from estimator.services import catalog_cache
 from hwfit.tests.api_fixtures import api, unthrottled  # noqa: F401
-from models_catalog.models import ModelArchitecture, QuantizationFormat, Runtime
+from models_catalog.models import ApiPrice, ModelArchitecture, QuantizationFormat, Runtime
 
 pytestmark = pytest.mark.django_db
 
@@ -81,7 +80,8 @@ def test_it_answers_what_the_core_computes_for_the_same_rows(api):
                                                  (QuantizationFormat, "q4-k-m"), (Device, "nvidia-geforce-rtx-4090"))]
     core = pipeline.estimate_one(*rows, context=16384, batch=4)
     assert body["tokens_per_s"] == pytest.approx(core["decode_tok_s"])
-    assert body["memory"]["kv_cache_bytes"] == pytest.approx(core["mem_kv_cache_bytes"])
+    # 4 sequences x 16384 tokens x 32 layers x (K and V) x 8 KV heads x 128 dims x 2 bytes = 8 GiB.
+    assert body["memory"]["kv_cache_bytes"] == 4 * 16384 * 32 * 2 * 8 * 128 * 2 == 8 * 2**30
     assert body["workload"]["context_tokens"] == 16384 and body["workload"]["batch"] == 4
 
 
@@ -135,6 +135,11 @@ def test_it_costs_tokens_with_the_sites_energy_price_unless_given_one(api, setti
     default = api.post(URL, LLAMA_ON_4090, format="json").json()["cost"]
     given = api.post(URL, {**LLAMA_ON_4090, "usd_per_kwh": 0.15}, format="json").json()["cost"]
     assert default["usd_per_kwh"] == 0.30 and given["usd_per_kwh"] == 0.15
+    # The RTX 4090's 450 W for the hours a million tokens take at batch 1, at $0.15/kWh.
+    speed = api.post(URL, LLAMA_ON_4090, format="json").json()["speed"]
+    hours = 1e6 / speed["generation_tokens_per_s_batch1"] / 3600
+    assert given["power_w"] == 450.0
+    assert given["energy_usd_per_mtok"] == pytest.approx(0.450 * hours * 0.15)
     assert given["energy_usd_per_mtok"] == pytest.approx(default["energy_usd_per_mtok"] / 2)
 
 
@@ -142,10 +147,14 @@ def test_it_prices_tokens_with_the_cheapest_cloud_offer_and_api(api):
     body = api.post(URL, {"model": "llama-3-1-8b", "quantization": "q4-k-m", "device": "nvidia-h100-sxm"},
                     format="json").json()
     cost = body["cost"]
-    assert cost["rental_usd_per_hour"] > 0
+    # The cheapest H100 SXM offer per GPU, and the cheapest 70/30 blend of Llama 3.1 8B's API prices.
+    per_gpu = min(offer.usd_per_hour / offer.gpu_count for offer in CloudOffer.objects.filter(device__slug="nvidia-h100-sxm"))
+    blended = min(0.7 * price.usd_per_1m_input + 0.3 * price.usd_per_1m_output
+                  for price in ApiPrice.objects.filter(model__slug="llama-3-1-8b"))
+    assert cost["rental_usd_per_hour"] == pytest.approx(per_gpu)
+    assert cost["api_usd_per_mtok"] == pytest.approx(blended)
     # $/h over tokens per hour, per million tokens.
-    assert cost["rental_usd_per_mtok"] == pytest.approx(cost["rental_usd_per_hour"] / (body["tokens_per_s"] * 3600) * 1e6)
-    assert cost["api_usd_per_mtok"] > 0
+    assert cost["rental_usd_per_mtok"] == pytest.approx(per_gpu / (body["tokens_per_s"] * 3600) * 1e6)
 
 
 def test_unknown_figures_are_null_never_nan(api):
@@ -177,6 +186,40 @@ def test_a_pasted_catalog_record_estimates_like_its_slug(api):
     assert inline["tokens_per_s"] == pytest.approx(by_slug["tokens_per_s"])
     assert inline["memory"] == by_slug["memory"]
     assert inline["model"]["inline"] and inline["device"]["inline"]
+
+
+def test_it_estimates_a_quantization_that_is_not_in_the_catalog(api):
+    quant = {"name": "My Q5", "family": "gguf", "bits_per_weight": 5.0, "compute_dtype": "fp16"}
+    body = api.post(URL, {**LLAMA_ON_4090, "quantization": quant}, format="json").json()
+    assert body["quantization"] == {"slug": None, "name": "My Q5", "inline": True}
+    # Llama 3.1 8B is dense: 8.0e9 parameters x 5 bits / 8 = 5.0e9 bytes.
+    assert body["memory"]["weights_bytes"] == 5.0e9
+    assert body["fits"] is True and body["tokens_per_s"] > 0
+
+
+def test_an_inline_quantization_says_which_devices_run_it(api):
+    # Kernels only for Apple GPUs: on an NVIDIA card the format is unsupported, not estimated.
+    quant = {"name": "Metal only", "family": "gguf", "bits_per_weight": 4.5, "compute_dtype": "fp16",
+             "native_device_kinds": ["apple"]}
+    body = api.post(URL, {**LLAMA_ON_4090, "quantization": quant}, format="json").json()
+    assert (body["verdict"], body["tokens_per_s"]) == ("unsupported", None)
+    on_a_mac = api.post(URL, {**LLAMA_ON_4090, "quantization": quant, "device": "apple-m2-max"}, format="json").json()
+    assert on_a_mac["verdict"] != "unsupported"
+
+
+def test_a_pasted_catalog_quantization_estimates_like_its_slug(api):
+    quant = api.get("/api/v1/quantizations/q4-k-m/").json()
+    inline = api.post(URL, {**LLAMA_ON_4090, "quantization": quant}, format="json").json()
+    by_slug = api.post(URL, LLAMA_ON_4090, format="json").json()
+    assert inline["memory"] == by_slug["memory"]
+    assert inline["tokens_per_s"] == pytest.approx(by_slug["tokens_per_s"])
+
+
+def test_an_inline_quantization_is_held_to_the_catalogs_invariants(api):
+    quant = {"name": "Too wide", "family": "gguf", "bits_per_weight": 40, "compute_dtype": "fp16"}
+    response = api.post(URL, {**LLAMA_ON_4090, "quantization": quant}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"quantization": {"bits_per_weight": ["Bits per weight must be greater than 0 and at most 32."]}}
 
 
 def test_it_names_each_bad_field_of_an_inline_object(api):
@@ -350,16 +393,11 @@ def batch_of_1000() -> list[dict]:
     return scenarios
 
 
-def test_a_batch_of_1000_answers_in_under_two_seconds(api):
-    scenarios = batch_of_1000()
-    api.post(URL, {"scenarios": scenarios[:1]}, format="json")  # load the priors once, as a running server has
-    started = time.perf_counter()
-    response = api.post(URL, {"scenarios": scenarios}, format="json")
-    elapsed = time.perf_counter() - started
-    print(f"\n1,000 scenarios answered in {elapsed:.2f} s")
+def test_a_batch_of_1000_is_answered_in_full(api):
+    # How fast: `python -m bench.estimate_batch` (a wall-clock bound does not belong in the suite).
+    response = api.post(URL, {"scenarios": batch_of_1000()}, format="json")
     assert response.status_code == 200
     assert response.json()["count"] == 1000
-    assert elapsed < 2.0
 
 
 def test_a_batch_calls_the_core_once(api):
@@ -474,3 +512,16 @@ def test_every_cost_names_its_provider_tier_and_date(api):
     assert (cost["rental_provider"], cost["rental_tier"], cost["rental_as_of"]) == (
         cheapest.provider, cheapest.tier, cheapest.as_of)
     assert cost["api_provider"] and cost["api_as_of"]
+
+
+def test_diffusion_gemma_says_where_its_tokens_per_forward_comes_from_and_how_speed_moves_with_it(api):
+    body = api.post(URL, {"model": "diffusiongemma-26b-a4b-it", "quantization": "bf16-safetensors",
+                          "device": "nvidia-h200-sxm"}, format="json").json()
+    working = body["working"]
+    assert working["tokens_per_forward"] == 15
+    assert "Unsloth" in working["tokens_per_forward_source"]
+    table = working["tokens_per_forward_sensitivity"]
+    assert [row["tokens_per_forward"] for row in table] == [7.5, 11.25, 15, 22.5, 30]
+    assert table[2]["tokens_per_s"] == pytest.approx(body["tokens_per_s"])
+    speeds = [row["tokens_per_s"] for row in table]
+    assert speeds == sorted(speeds) and speeds[0] < speeds[-1]     # more per forward, fewer forwards

@@ -125,6 +125,8 @@ def _finished(run_id: int):
     return run if run.finished else None
 
 
+@pytest.mark.worker
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_calibrates_this_cpu_and_the_next_estimate_is_calibrated(live_broker):
     worker = WorkerProcess(f"calib-{uuid.uuid4().hex[:6]}")
@@ -149,6 +151,8 @@ def test_a_worker_calibrates_this_cpu_and_the_next_estimate_is_calibrated(live_b
     assert estimate["error_band"] == pytest.approx(fit.error_median_pct / 100.0)
 
 
+@pytest.mark.worker
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_killed_workers_run_is_retried_by_the_next_worker_without_duplicates(live_broker):
     first = WorkerProcess(f"calib-{uuid.uuid4().hex[:6]}")

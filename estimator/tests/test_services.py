@@ -14,6 +14,7 @@ from estimator import selectors, services
 from estimator.core import pipeline
 from estimator.core.schema import DEVICE_COLUMNS, MODEL_COLUMNS, QUANT_COLUMNS
 from estimator.services import resolve, results
+from hwfit.testing import source_counts
 
 pytestmark = pytest.mark.django_db
 
@@ -23,16 +24,17 @@ LLAMA_ON_4090 = {"model": "llama-3-1-8b", "quantization": "q4-k-m", "device": "n
 def test_the_catalog_frames_carry_the_cores_columns(django_assert_num_queries):
     with django_assert_num_queries(3):
         models, quants, devices = selectors.models_frame(), selectors.quantizations_frame(), selectors.devices_frame()
-    assert set(MODEL_COLUMNS) <= set(models.columns) and len(models) == 52
-    assert set(QUANT_COLUMNS) <= set(quants.columns) and len(quants) == 29
-    assert set(DEVICE_COLUMNS) <= set(devices.columns) and len(devices) == 161
+    assert set(MODEL_COLUMNS) <= set(models.columns) and len(models) == source_counts()["models"]
+    assert set(QUANT_COLUMNS) <= set(quants.columns) and len(quants) == source_counts()["quantizations"]
+    assert set(DEVICE_COLUMNS) <= set(devices.columns) and len(devices) == source_counts()["devices"]
     # Unknown stays unknown: NaN, never 0.
     spark = devices.set_index("slug").loc["nvidia-dgx-spark-gb10-grace-blackwell"]  # no stated FP16 peak
     assert math.isnan(spark["fp16_tflops"])
 
 
 def test_loading_the_catalog_costs_one_query_per_table(django_assert_num_queries):
-    with django_assert_num_queries(6):
+    # Models, quantizations, devices, runtimes, offers, prices, and the calibrations (newest fits).
+    with django_assert_num_queries(7):
         catalog = services.catalog_load()
     assert set(catalog.offers.columns) >= {"device_slug", "usd_per_hour", "gpu_count"}
     assert set(catalog.prices.columns) >= {"model_slug", "usd_per_1m_input", "usd_per_1m_output"}
@@ -50,17 +52,19 @@ def test_a_batch_is_one_call_of_the_core():
 
 def test_workload_values_not_given_are_the_cores_defaults():
     result = services.estimate_one(scenario=LLAMA_ON_4090)
-    defaults = pipeline.WORKLOAD_DEFAULTS
-    assert result["workload"]["context_tokens"] == defaults["context"]
-    assert result["workload"]["gen_tokens"] == defaults["gen_len"]
-    assert result["workload"]["kv_cache_dtype"] == defaults["kv_dtype"]
+    # The documented defaults: a 4096-token context, 256 generated tokens (so a 3840-token prompt),
+    # an fp16 KV cache, one sequence on one device.
+    assert result["workload"]["context_tokens"] == 4096
+    assert result["workload"]["gen_tokens"] == 256
+    assert result["workload"]["prompt_tokens"] == 3840
+    assert result["workload"]["kv_cache_dtype"] == "fp16"
+    assert (result["workload"]["batch"], result["workload"]["device_count"]) == (1, 1)
 
 
 def test_a_diffusion_model_keeps_its_own_block_size_unless_one_is_given():
     sdar = {"model": "sdar-8b-chat", "quantization": "bf16", "device": "nvidia-h100-sxm"}
     own, given = services.estimate_scenarios(scenarios=[sdar, {**sdar, "block_size": 16}])
-    model_block = selectors.models_frame(slugs=["sdar-8b-chat"])["block_size"].iloc[0]
-    assert own["workload"]["block_size"] == model_block
+    assert own["workload"]["block_size"] == 4  # SDAR-8B-Chat's block in the catalog (models.csv)
     assert given["workload"]["block_size"] == 16
 
 
@@ -126,7 +130,7 @@ def test_a_flat_record_names_nested_fields_by_section():
 
 def test_the_compatibility_table_formats_only_the_rows_asked_for():
     table = services.compatibility(model_slug="llama-3-1-8b", quantizations=["q4-k-m"], workload={})
-    assert len(table) == 161
+    assert len(table) == source_counts()["devices"]
     with mock.patch.object(results, "result_records", wraps=results.result_records) as formatting:
         page = table[:10]
     assert len(page) == 10 and formatting.call_args.args[0].shape[0] == 10

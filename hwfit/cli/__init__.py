@@ -57,6 +57,14 @@ class DeviceChoice:
     label: str
     how: str
     count: int = 1
+    memory_gb: float | None = None  # this machine's memory, for a part sold in several sizes
+
+    def workload(self) -> dict[str, Any]:
+        """What the estimate API needs besides the device itself: the count and the memory size."""
+        extra: dict[str, Any] = {"device_count": self.count} if self.count > 1 else {}
+        if self.memory_gb is not None:
+            extra["memory_gb"] = self.memory_gb
+        return extra
 
 
 # --- Devices -----------------------------------------------------------------------------------
@@ -70,11 +78,28 @@ def _probe(ctx: Context) -> probes.Machine:
 
 def _with_probed_memory(device: dict[str, Any], memory_gb: float | None, host: probes.Host) -> dict[str, Any]:
     """A catalog row whose memory is a configuration (Apple, CPUs): the row with this machine's memory."""
-    inline = {key: value for key, value in device.items() if value is not None and key != "slug"}
+    inline = {key: value for key, value in device.items()
+              if value is not None and key not in ("slug", "memory_options_gb")}
     inline["memory_gb"] = memory_gb
     if inline.get("memory_bandwidth_gbs") is None and host.measured_bandwidth_gbs:
         inline["memory_bandwidth_gbs"] = host.measured_bandwidth_gbs
     return inline
+
+
+def _configurable(device: dict[str, Any], memory_gb: float | None, host: probes.Host, probe: str) -> DeviceChoice:
+    """An Apple chip or a CPU: the catalog row at this machine's memory size.
+
+    The row itself (its calibrations and offers apply) when it states a bandwidth and the size is
+    one it is sold with; otherwise an inline copy with the probed memory (and a measured bandwidth).
+    """
+    options = device.get("memory_options_gb") or []
+    sold = not options or any(abs(memory_gb - size) < 0.05 for size in options) if memory_gb else False
+    label = f"{device['name']}, {memory_gb:g} GB" if memory_gb else device["name"]
+    if device.get("memory_bandwidth_gbs") and sold:
+        return DeviceChoice(device["slug"], label, f"catalog device {device['slug']} with this machine's memory "
+                                                   f"(from {probe})", memory_gb=memory_gb)
+    return DeviceChoice(_with_probed_memory(device, memory_gb, host), label,
+                        f"catalog device {device['slug']} copied with this machine's memory (from {probe})")
 
 
 def _choose_device(ctx: Context, machine: probes.Machine) -> DeviceChoice:
@@ -86,17 +111,14 @@ def _choose_device(ctx: Context, machine: probes.Machine) -> DeviceChoice:
         if matched and best.kind == "gpu":
             return DeviceChoice(matched["slug"], matched["name"], f"catalog device (from {best.probe})", best.count)
         if matched:
-            return DeviceChoice(_with_probed_memory(matched, best.memory_gb, machine.host),
-                                f"{matched['name']}, {best.memory_gb:g} GB", f"catalog device {matched['slug']} with "
-                                f"this machine's memory (from {best.probe})")
+            return _configurable(matched, best.memory_gb, machine.host, best.probe)
         inline = {"name": best.name, "vendor": best.vendor, "kind": best.kind, "memory_gb": best.memory_gb}
         return DeviceChoice(inline, best.name, f"not in the catalog: inline device from {best.probe} (memory only)",
                             best.count)
     host = machine.host
     matched = probes.match_device(host.cpu, host.memory_gb, devices, kind="cpu")
     if matched:
-        return DeviceChoice(_with_probed_memory(matched, host.memory_gb, host), f"{matched['name']}, "
-                            f"{host.memory_gb:g} GB", f"catalog device {matched['slug']} with this machine's memory")
+        return _configurable(matched, host.memory_gb, host, "/proc/cpuinfo")
     return DeviceChoice(probes.inline_device(machine), probes.inline_device(machine)["name"],
                         "not in the catalog: inline CPU device from /proc/meminfo"
                         + (" and a measured copy bandwidth" if host.measured_bandwidth_gbs else ""))
@@ -117,7 +139,8 @@ def cmd_detect(ctx: Context) -> int:
         choice, note = None, str(exc)
     if ctx.args.json:
         ctx.print(render.dumps({"machine": machine.as_dict(), "device": None if choice is None else {
-            "ref": choice.ref, "label": choice.label, "how": choice.how, "count": choice.count}, "note": note}))
+            "ref": choice.ref, "label": choice.label, "how": choice.how, "count": choice.count,
+            "memory_gb": choice.memory_gb}, "note": note}))
         return 0
     host = machine.host
     pairs: list[tuple[str, Any]] = [
@@ -151,9 +174,7 @@ def _sort_key(result: dict[str, Any]) -> tuple:
 
 def cmd_fit(ctx: Context) -> int:
     choice = _device(ctx)
-    workload = _workload(ctx.args)
-    if choice.count > 1:
-        workload["device_count"] = choice.count
+    workload = {**_workload(ctx.args), **choice.workload()}
     quantizations = [q.strip() for q in ctx.args.quantization.split(",") if q.strip()]
     if isinstance(choice.ref, str):
         results = ctx.backend.device_table(choice.ref, quantizations, workload)
@@ -180,7 +201,7 @@ def cmd_fit(ctx: Context) -> int:
     return 0
 
 
-def _model_ref(ctx: Context, value: str) -> tuple[str | dict[str, Any], dict[str, Any] | None]:
+def _model_ref(value: str) -> tuple[str | dict[str, Any], dict[str, Any] | None]:
     """A catalog slug or name, or a config.json / .gguf path read into an inline model (+ its quantization)."""
     path = Path(value)
     if not path.is_file():
@@ -199,14 +220,13 @@ def _inline_model(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_estimate(ctx: Context) -> int:
-    model, file_quantization = _model_ref(ctx, ctx.args.model)
+    model, file_quantization = _model_ref(ctx.args.model)
     quantization: str | dict[str, Any] | None = ctx.args.quantization or file_quantization
     if quantization is None:
         raise CLIError("give --quantization (a catalog slug such as q4-k-m), or a .gguf file whose bytes are its own")
     choice = _device(ctx)
-    scenario = {"model": model, "quantization": quantization, "device": choice.ref, **_workload(ctx.args)}
-    if choice.count > 1:
-        scenario["device_count"] = choice.count
+    scenario = {"model": model, "quantization": quantization, "device": choice.ref, **_workload(ctx.args),
+                **choice.workload()}
     result = ctx.backend.estimate([scenario])[0]
     if ctx.args.json:
         ctx.print(render.dumps(result))
@@ -233,7 +253,11 @@ def cmd_estimate(ctx: Context) -> int:
 def _read_config(path: Path, name: str | None) -> dict[str, Any]:
     from models_catalog.importers.hf_config import architecture_from_config, config_from_text
 
-    return architecture_from_config(config_from_text(path.read_bytes()), name=name)
+    config = config_from_text(path.read_bytes())
+    if name is None and not config.get("_name_or_path") and path.name == "config.json" and path.resolve().parent.name:
+        # A checkpoint folder is named for its model (…/Llama-3.1-8B/config.json).
+        name = path.resolve().parent.name
+    return architecture_from_config(config, name=name)
 
 
 def _print_record(ctx: Context, record: dict[str, Any], extra: dict[str, Any] | None = None) -> None:

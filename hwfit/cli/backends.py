@@ -43,8 +43,11 @@ class LocalBackend:
     def __init__(self) -> None:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hwfit.settings")
         import django
+        from django.apps import apps
 
-        django.setup()
+        # Once per process: setting up again would reconfigure logging under a running Django.
+        if not apps.ready:
+            django.setup()
 
     def _guard(self, call):
         from django.db import DatabaseError
@@ -56,10 +59,11 @@ class LocalBackend:
                            f"or give --server URL") from None
 
     def devices(self) -> list[dict[str, Any]]:
+        from devices.models import Device
         from estimator import selectors
 
-        return self._guard(lambda: selectors.devices_frame().astype(object).where(
-            lambda f: f.notna(), None).to_dict("records"))
+        # The estimator's columns and the sizes a configurable part is sold in, as the API lists them.
+        return self._guard(lambda: list(Device.objects.values(*selectors.DEVICE_FIELDS, "memory_options_gb")))
 
     def models(self) -> list[str]:
         from estimator import selectors
@@ -86,11 +90,22 @@ class LocalBackend:
     def device_table(self, slug: str, quantizations: list[str] | None, workload: dict[str, Any]) -> list[dict[str, Any]]:
         from django.core.exceptions import ValidationError
 
+        from devices.models import Device
         from estimator import services
+        from estimator.api.serializers import CompatibilityQuerySerializer
 
+        # The query a GET /devices/<slug>/compatibility/ would send, validated the same way.
+        query = CompatibilityQuerySerializer(data={**workload, **({"quantization": ",".join(quantizations)}
+                                                                  if quantizations else {})})
+        if not query.is_valid():
+            raise CLIError("; ".join(_messages(query.errors)))
+        if not self._guard(lambda: Device.objects.filter(slug=slug).exists()):
+            raise CLIError(f"device: Unknown device '{slug}': give a catalog device slug.")
+        asked = dict(query.validated_data)
         try:
-            table = self._guard(lambda: services.compatibility(device_slug=slug, quantizations=quantizations,
-                                                               workload=workload))
+            table = self._guard(lambda: services.compatibility(
+                device_slug=slug, quantizations=asked.pop("quantization", None), runtime=asked.pop("runtime", None),
+                mode=asked.pop("mode", None), workload=asked))
         except ValidationError as exc:
             raise CLIError("; ".join(_messages(exc.message_dict if hasattr(exc, "error_dict") else exc.messages))) from None
         return table[:]

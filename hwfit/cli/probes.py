@@ -235,13 +235,15 @@ def match_device(name: str, memory_gb: float | None, devices: Sequence[dict[str,
             if stated and int(stated.group(1)) != gpu_cores:
                 continue
             extra_parts -= {str(gpu_cores)}
+        # A variant that states the probe's GPU core count is that exact part.
+        states_cores = gpu_cores is not None and re.search(rf"\b{gpu_cores}\s*-?\s*core", str(device.get("name", "")).lower())
         memory = device.get("memory_gb")
         distance = abs(memory - memory_gb) if memory is not None and memory_gb is not None else 1e9
         extra_words = len(have - set(probe_tokens))
-        candidates.append((len(extra_parts), distance, extra_words, str(device.get("name", "")), device))
+        candidates.append((len(extra_parts), not states_cores, distance, extra_words, str(device.get("name", "")), device))
     if not candidates:
         return None
-    return min(candidates, key=lambda c: c[:4])[4]
+    return min(candidates, key=lambda c: c[:5])[5]
 
 
 def inline_device(machine: Machine) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import QueryDict
+from django.urls import reverse
 
 from devices.models import DeviceKind
 from estimator.api.serializers import DEFAULT_CONTEXT, WorkloadSerializer
@@ -24,7 +25,6 @@ WORKLOAD_FIELDS = ("mode", "context_tokens", "batch", "tokens_per_forward", "dev
 PAGE_FIELDS = ("quantization", "runtime", "vendor", "kind", "family", "fits_only", "daily_tokens", "device")
 MAX_DAILY_TOKENS = 10_000_000_000
 DEFAULT_DAILY_TOKENS = 1_000_000
-CALCULATOR_PATH = "/calculator/"
 
 
 @dataclass
@@ -109,7 +109,7 @@ def calculator_url(record: dict[str, Any], controls: Controls) -> str:
     }
     if record["workload"]["device_count"] and record["workload"]["device_count"] > 1:
         params["device_count"] = record["workload"]["device_count"]
-    return CALCULATOR_PATH + "?" + urlencode({name: _query_value(value) for name, value in params.items()
+    return reverse("calculator") + "?" + urlencode({name: _query_value(value) for name, value in params.items()
                                               if value not in (None, "")})
 
 

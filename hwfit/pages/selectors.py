@@ -1,9 +1,10 @@
 """What the model and device pages show, read from the estimator's services.
 
-The tables come from `estimator.services.compatibility` and the sweeps from
-`estimator.services.estimate_scenarios` — the functions behind `/api/v1/.../compatibility/` and
-`/api/v1/estimate/` — so a page and the API never disagree. Each page costs a fixed number of
-queries (one catalog load per service call, a few lookups here), whatever the catalog's size.
+The device page's table comes from `estimator.services.compatibility` (behind
+`/api/v1/devices/<slug>/compatibility/`); the model page's tables and sweeps from
+`estimator.services.estimate_scenarios` (behind `/api/v1/estimate/`), in two batches on one
+catalog load. So a page and the API never disagree, and each page costs a fixed number of
+queries whatever the catalog's size.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from devices.models import Device
 from estimator import selectors as estimator_selectors
 from estimator import services
 from estimator.core.cost import api_blended_usd_per_mtok, cheapest_rental
-from estimator.core.hardware import FP16_ACCUMULATE_RUNTIMES, PEAK_FALLBACK
+from estimator.core.hardware import FP16_ACCUMULATE_RUNTIMES, GGUF_RUNTIMES, PEAK_FALLBACK
 from models_catalog.models import ApiPrice, ModelArchitecture, QuantizationFormat, Runtime
 
 from .commands import RunCommand, RunSetup, run_commands
@@ -82,7 +83,8 @@ def _check_runtime(controls: Controls, choices: Choices) -> None:
                                       f"{', '.join(sorted(r['slug'] for r in choices.runtimes))}."]
 
 
-def _table(controls: Controls, quantization: dict[str, Any], **subject: str) -> list[dict[str, Any]] | None:
+def _compatibility_table(controls: Controls, quantization: dict[str, Any],
+                         **subject: str) -> list[dict[str, Any]] | None:
     """One compatibility table as API result objects, or None (errors recorded on the form)."""
     try:
         table = services.compatibility(**subject, quantizations=[quantization["slug"]], runtime=controls.runtime or None,
@@ -101,8 +103,13 @@ def runtimes_used(records: list[dict[str, Any]], choices: Choices) -> list[str]:
     return [choices.runtime_name(slug) for slug, _ in sorted(counts.items(), key=lambda item: -item[1])]
 
 
+def _tera(peak: float, source: str) -> str:
+    return f"{peak / 1e12:,.0f} {'TOPS' if source == 'int8_tops' else 'TFLOPS'}"
+
+
 def peak_notes(device: Device, records: list[dict[str, Any]], choices: Choices) -> list[str]:
-    """Where the peak the estimates use is not the spec sheet's figure shown above, say which and why."""
+    """Which peak the estimates use, per quantization and runtime, and why when it is not the
+    figure of the format's own dtype listed above (a doubled rate, integer kernels, a fallback)."""
     used: dict[tuple[str, str, float, bool], list[str]] = {}
     for record in records:
         working = record["working"]
@@ -112,21 +119,31 @@ def peak_notes(device: Device, records: list[dict[str, Any]], choices: Choices) 
             runtimes = used.setdefault(key, [])
             if record["runtime"] not in runtimes:
                 runtimes.append(record["runtime"])
+    dtypes = {q["name"]: q["compute_dtype"] for q in choices.quantizations}
     notes = []
     for (quant, source, peak, fallback), runtimes in used.items():
         listed, label = getattr(device, source, None), PEAK_LABELS.get(source, source)
+        dtype = dtypes.get(quant, "")
+        chain = PEAK_FALLBACK.get(dtype, ())
+        own = PEAK_LABELS.get(chain[0], dtype.upper()) if chain else dtype.upper()
         on = f"{quant} on {' and '.join(choices.runtime_name(r) for r in runtimes)}"
         if listed and abs(peak / 1e12 - listed) > 0.005 * listed:
             why = (f"{choices.runtime_name(runtimes[0])} accumulates in FP16, which this card runs at "
                    f"{peak / 1e12 / listed:g}x the FP32-accumulate rate its spec sheet lists"
                    if runtimes[0] in FP16_ACCUMULATE_RUNTIMES else "the runtime's rate differs from the spec sheet's")
-            notes.append(f"{on}: the estimate uses {peak / 1e12:,.0f} TFLOPS, not the {listed:,.0f} TFLOPS {label} "
+            notes.append(f"{on}: the estimate uses {_tera(peak, source)}, not the {listed:,.0f} {label} peak "
                          f"shown above — {why}.")
         elif fallback:
-            dtype = next((q["compute_dtype"] for q in choices.quantizations if q["name"] == quant), "")
-            chain = " → ".join(PEAK_LABELS.get(c, c) for c in PEAK_FALLBACK.get(dtype, ()))
-            notes.append(f"{on}: no {dtype.upper()} peak is published for this device; the estimate falls back to "
-                         f"the {label} peak ({peak / 1e12:,.0f} TFLOPS), the first published in the chain {chain}.")
+            notes.append(f"{on}: no {own} peak is published for this device; the estimate falls back to the "
+                         f"{label} peak ({_tera(peak, source)}), the first published in the chain "
+                         f"{' → '.join(PEAK_LABELS.get(c, c) for c in chain)}.")
+        elif chain and source != chain[0]:
+            why = ("llama.cpp multiplies GGUF blocks with integer dot products" if runtimes[0] in GGUF_RUNTIMES
+                   else "the runtime's kernels compute in it")
+            notes.append(f"{on}: the estimate uses the {label} peak ({_tera(peak, source)}), not the {own} one of "
+                         f"the format's dtype — {why}.")
+        else:
+            notes.append(f"{on}: the {label} peak shown above ({_tera(peak, source)}).")
     return notes
 
 
@@ -160,7 +177,7 @@ def device_page(*, device: Device, controls: Controls) -> DevicePage:
     page.families = sorted({m["family"] for m in models.values() if m["family"]})
     if controls.errors or page.quantization is None:
         return page
-    records = _table(controls, page.quantization, device_slug=device.slug)
+    records = _compatibility_table(controls, page.quantization, device_slug=device.slug)
     if records is None:
         return page
     page.runtimes = runtimes_used(records, choices)

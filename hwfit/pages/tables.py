@@ -82,8 +82,10 @@ def memory_bar(memory: dict[str, Any]) -> MemoryBar:
     return MemoryBar(segments=tuple(segments), total=total, usable=usable, usable_x=usable_x)
 
 
-def grade_rank(grade: str | None) -> int:
-    return GRADES.index(grade) if grade in GRADES else len(GRADES)
+def grade_rank(grade: str | None) -> tuple[int, int]:
+    """Order of grades: SS first, ? last; of one grade, fewer devices first ("S" before "S×4")."""
+    base, _, devices = (grade or "").partition("\u00d7")
+    return (GRADES.index(base) if base in GRADES else len(GRADES), int(devices or 1))
 
 
 @dataclass

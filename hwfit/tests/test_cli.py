@@ -245,16 +245,23 @@ def test_detect_matches_an_amd_card_from_rocm_smi():
 def test_detect_reads_an_apple_machine_with_its_own_memory():
     code, out = cli("detect", "--json", run=fake_runner(APPLE), read=lambda path: None)
     answer = json.loads(out)
-    device = answer["device"]["ref"]
-    # The catalog's M2 Max row (its bandwidth and peaks) with this machine's 64 GiB, not the row's 96.
-    assert isinstance(device, dict) and device["name"] == "Apple M2 Max" and device["memory_gb"] == 64.0
-    assert device["memory_bandwidth_gbs"] == 400.0 and device["usable_memory_fraction"] == 0.75
+    # The 38-core M2 Max row (its bandwidth, peaks, calibrations) at this machine's 64 GiB, one of
+    # the sizes it is sold in, not the row's default 96.
+    assert answer["device"]["ref"] == "apple-m2-max-38-core-gpu" and answer["device"]["memory_gb"] == 64.0
     assert answer["machine"]["accelerators"][0]["gpu_cores"] == 38
     code, out = cli("fit", "--json", "--limit", "3", run=fake_runner(APPLE), read=lambda path: None)
     results = json.loads(out)["results"]
-    assert code == 0 and results and results[0]["device"]["inline"] is True
-    # 75% of 64 GiB usable.
+    assert code == 0 and results and results[0]["device"]["slug"] == "apple-m2-max-38-core-gpu"
+    # 75% of 64 GiB usable (macOS lets the GPU wire about three quarters of unified memory).
     assert results[0]["memory"]["usable_bytes"] == pytest.approx(0.75 * 64 * 2**30)
+
+
+@pytest.mark.django_db
+def test_an_apple_memory_size_the_catalog_does_not_list_gets_an_inline_copy():
+    outputs = {**APPLE, ("sysctl", "-n", "hw.memsize"): str(48 * 2**30)}
+    code, out = cli("detect", "--json", run=fake_runner(outputs), read=lambda path: None)
+    device = json.loads(out)["device"]["ref"]
+    assert isinstance(device, dict) and device["memory_gb"] == 48.0 and device["memory_bandwidth_gbs"] == 400.0
 
 
 def test_an_unmatched_cpu_is_an_inline_device_from_the_probe():
@@ -280,3 +287,29 @@ def test_fit_colours_grades_on_a_terminal_only(monkeypatch):
     terminal = _Terminal()
     main(["fit", "--device", "nvidia-geforce-rtx-4090", "--limit", "3"], out=terminal)
     assert "\033[" not in terminal.getvalue()
+
+
+@pytest.mark.django_db
+def test_detect_matches_the_output_of_a_real_h200_machine():
+    # Captured on an H200 host: `nvidia-smi --query-gpu=name,memory.total --format=csv,noheader,nounits`,
+    # the first "model name" of /proc/cpuinfo and MemTotal of /proc/meminfo.
+    files = {"/proc/cpuinfo": "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\n",
+             "/proc/meminfo": "MemTotal:       131981020 kB\n"}
+    code, out = cli("detect", "--json", run=fake_runner({("nvidia-smi",): "NVIDIA H200, 143771\n"}), read=files.get)
+    answer = json.loads(out)
+    assert code == 0 and answer["device"]["ref"] == "nvidia-h200-sxm"
+    assert answer["machine"]["accelerators"][0]["memory_gb"] == pytest.approx(140.4)  # 143,771 MiB
+    assert answer["machine"]["host"]["memory_gb"] == pytest.approx(125.9)  # 131,981,020 KiB
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("argv, message", [
+    (("fit", "--device", "nope"), "device: Unknown device 'nope'"),
+    (("fit", "--device", "nvidia-geforce-rtx-4090", "--batch", "0"), "batch: Ensure this value is greater than or equal to 1."),
+    (("fit", "--device", "nvidia-geforce-rtx-4090", "--quantization", "q9"), "Unknown quantization(s): q9."),
+    (("estimate", "llama-3-1-8b", "--device", "nvidia-geforce-rtx-4090"), "give --quantization"),
+])
+def test_bad_fit_and_estimate_input_is_named_on_one_line(capsys, argv, message):
+    code, _ = cli(*argv)
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -22,7 +22,7 @@ def catalog_reloaded_after(django_db_blocker):
 
 
 @pytest.fixture
-def server(catalog_reloaded_after, live_server, unthrottled) -> str:  # noqa: F811
+def server(catalog_reloaded_after, transactional_db, live_server, unthrottled) -> str:  # noqa: F811
     from models_catalog.models import ModelArchitecture
 
     if not ModelArchitecture.objects.exists():  # emptied by the previous live-server test

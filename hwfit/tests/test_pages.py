@@ -1,5 +1,7 @@
 import pytest
 
+from hwfit.testing import source_counts
+
 pytestmark = pytest.mark.django_db
 
 
@@ -13,8 +15,8 @@ def test_home_answers_with_the_catalog_sizes(client):
     response = client.get("/")
     assert response.status_code == 200
     body = response.content.decode()
-    assert "<th scope=\"row\">Devices</th><td>161</td>" in body
-    assert "<th scope=\"row\">Models</th><td>52</td>" in body
+    assert f"<th scope=\"row\">Devices</th><td>{source_counts()['devices']}</td>" in body
+    assert f"<th scope=\"row\">Models</th><td>{source_counts()['models']}</td>" in body
 
 
 def test_admin_sends_anonymous_visitors_to_log_in(client):
@@ -65,12 +67,12 @@ def test_admin_shows_validation_errors_on_the_form(client, staff_user):
 
 
 def test_model_page_says_unknown_for_fields_no_source_states(client):
-    response = client.get("/models/qwen2-5-72b/")
+    response = client.get("/models/llada-moe-7b-a1b-instruct/")
     body = response.content.decode()
     assert response.status_code == 200
-    # Qwen2.5 72B: hidden size and vocab are not in any labelled config copy.
-    assert '<th scope="row">Hidden size</th>\n      <td><span class="unknown"' in body
-    assert "Qwen2.5 72B" in body
+    # LLaDA-MoE 7B-A1B: no source read states its vocabulary size.
+    assert '<th scope="row">Vocab size</th>\n      <td><span class="unknown"' in body
+    assert "LLaDA-MoE-7B-A1B-Instruct" in body
 
 
 def test_model_page_marks_derived_fields(client):

@@ -45,7 +45,8 @@ class Command(BaseCommand):
     help = __doc__
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--quick", action="store_true", help="the quick grid (well under 3 minutes on a CPU)")
+        parser.add_argument("--quick", action="store_true",
+                            help="the quick grid, one thread (well under 3 minutes on a CPU)")
         parser.add_argument("--preset", choices=("tiny", "quick", "cpu", "gpu"), help="grid preset (default: the device kind's)")
         parser.add_argument("--threads", type=int, help="torch CPU threads (a shared host is steadier with 1)")
         parser.add_argument("--import-records", metavar="FILE", help="fit engine records (JSON lines) measured elsewhere")
@@ -89,6 +90,10 @@ class Command(BaseCommand):
     def _calibrate_here(self, options) -> CalibrationFit:
         from estimator.engine import probe_device
 
+        if options["quick"] and not options["threads"]:
+            # One thread: on a busy host, OpenMP threads that wait on each other turn a second of
+            # work into a minute, and --quick must finish in minutes anywhere.
+            options["threads"] = 1
         if options["threads"]:
             import torch
 

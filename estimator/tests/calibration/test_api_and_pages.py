@@ -141,3 +141,16 @@ def test_the_pages_show_runs_and_fits_with_a_local_plotly(client):
     assert "/static/vendor/plotly.min.js" in html and "cdn" not in html.lower()
     assert "</script><b>" not in html
     assert (Path(settings.BASE_DIR) / "static" / "vendor" / "plotly.min.js").stat().st_size > 1_000_000
+
+
+def test_staff_request_a_calibration_from_the_page(client, staff_user, django_capture_on_commit_callbacks):
+    device = Device.objects.get(slug="amd-epyc-9654-genoa")
+    assert client.post("/calibration/request/", {"device": device.pk}).status_code == 302   # to the login
+    assert not CalibrationRun.objects.exists()
+    client.force_login(staff_user)
+    assert 'action="/calibration/request/"' in client.get("/calibration/").content.decode()
+    assert client.post("/calibration/request/", {"device": "", "preset": "tiny"}).status_code == 400
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post("/calibration/request/", {"device": device.pk, "preset": "tiny"})
+    run = CalibrationRun.objects.get()
+    assert response.url == f"/calibration/runs/{run.pk}/" and run.requested_by == staff_user and len(callbacks) == 1

@@ -14,10 +14,11 @@ import pytest
 
 from estimator.core import accuracy, priors_build
 from estimator.core.priors import load_priors
+from hwfit.testing import require_files
+from models_catalog import sources
 
 DATA = Path(__file__).resolve().parents[3] / "fixtures" / "sources"
-sources = pytest.importorskip("models_catalog.sources")
-pytestmark = pytest.mark.skipif(not (DATA / "measured_runs_dev.csv").exists(), reason="no data snapshot")
+require_files(DATA / "measured_runs_dev.csv", DATA / "diffusion_runs_dev.csv")
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +79,17 @@ def test_it_answers_every_decode_row_whose_device_has_a_bandwidth(report):
     assert np.isfinite(owed["predicted_tok_s"]).all()
 
 
-def test_rows_answered_with_a_stand_in_peak_are_predicted_but_never_fitted(report, catalog):
-    rows, _ = report
-    stand_in = rows[rows["not_fitted"].fillna("") != ""]
-    assert len(stand_in) and np.isfinite(stand_in["predicted_tok_s"]).all()
-    fs, _, _ = accuracy.dev_fitset(DATA, *catalog, keep_stand_in_roofs=True)
-    assert (~fs.in_fit).sum() == len(stand_in)
+def test_rows_answered_with_a_stand_in_peak_are_predicted_but_never_fitted(catalog):
+    models, quants, devices = catalog
+    # The RTX 4090 without its tensor peaks: its prefill rows can only be answered at the FP32 rate.
+    devices = devices.copy()
+    gpu = devices["slug"] == "nvidia-geforce-rtx-4090"
+    for column in ("fp16_tflops", "bf16_tflops", "int8_tops", "fp8_tflops", "fp4_tflops"):
+        devices.loc[gpu, column] = np.nan
+    fs, rows, positions = accuracy.dev_fitset(DATA, models, quants, devices, keep_stand_in_roofs=True)
+    stand_in = rows["not_fitted"].fillna("") != ""
+    assert stand_in.sum() > 0
+    assert (rows.loc[stand_in, "metric"] == "prefill").all()
+    assert (rows.loc[stand_in, "device"].str.contains("4090")).all()
+    assert (~fs.in_fit).sum() == stand_in.sum()
     assert len(fs.fitted_rows()) == fs.in_fit.sum()

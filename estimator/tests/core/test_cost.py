@@ -57,9 +57,16 @@ def test_it_reports_costs_at_batch_one_and_at_the_largest_batch(unit_priors):
     offers = pd.DataFrame({"device_slug": ["test-gpu"], "usd_per_hour": [2.0], "gpu_count": [1]})
     out = pipeline.compatibility_matrix(frame(LLAMA_31_8B), frame(BF16), frame(TEST_GPU), priors=unit_priors,
                                         cloud_offers=offers, context=4096).iloc[0]
-    assert out["energy_usd_per_mtok"] == pytest.approx(energy_usd_per_mtok(500.0, out["gen_tok_s_batch1"]))
-    assert out["rental_usd_per_mtok"] == pytest.approx(rental_usd_per_mtok(2.0, out["gen_tok_s_batch1"]))
-    assert out["rental_usd_per_mtok_max_batch"] == pytest.approx(rental_usd_per_mtok(2.0, out["max_batch_tok_s"]))
+    # A batch-1 decode pass after the 3840-token prompt reads (8e9 - 128256 x 4096) x 2 B of weights
+    # = 14,949,326,848, 3841 x 32 x 2 x 8 x 128 x 2 B of KV = 503,447,552 and 128256 x 4 x 2 B of
+    # logits = 1,026,048: 15,453,800,448 B at 1 TB/s = 0.015453800448 s per token.
+    # 1e6 tokens: 15,453.800448 s = 4.29272234667 h.
+    assert out["gen_tok_s_batch1"] == pytest.approx(1 / 0.015453800448, rel=1e-12)
+    assert out["energy_usd_per_mtok"] == pytest.approx(0.5 * 4.29272234667 * 0.12, rel=1e-9)   # 500 W, $0.12/kWh
+    assert out["rental_usd_per_mtok"] == pytest.approx(2.0 * 4.29272234667, rel=1e-9)          # $2/h
+    # At the largest batch the same dollars buy max_batch_tok_s / gen_tok_s_batch1 times the tokens.
+    speedup = out["max_batch_tok_s"] / out["gen_tok_s_batch1"]
+    assert out["rental_usd_per_mtok_max_batch"] == pytest.approx(2.0 * 4.29272234667 / speedup, rel=1e-9)
     assert out["energy_usd_per_mtok_max_batch"] < out["energy_usd_per_mtok"] / 10
 
 

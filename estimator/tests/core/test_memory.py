@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
@@ -116,21 +115,50 @@ DENSE_300GB = dict(LLAMA_31_8B, slug="dense-150b", name="Dense 150B", total_para
 def test_it_offloads_layers_that_do_not_fit_and_says_how_many_stay(unit_priors):
     out = one(DENSE_120GB, BF16, TEST_GPU, unit_priors)
     assert out["verdict"] == "offload"
-    fixed = (out["mem_weights_embedding_bytes"] + out["mem_vision_bytes"] + out["mem_activations_bytes"]
-             + out["mem_logits_bytes"] + out["mem_overhead_bytes"])
-    per_layer = (out["mem_weights_dense_bytes"] + out["mem_weights_experts_bytes"] + out["mem_kv_cache_bytes"]) / 60
-    assert out["layers_on_device"] == math.floor((out["mem_usable_bytes"] - fixed) / per_layer)
-    assert 30 <= out["layers_on_device"] < 60
+    # Stays on the device: embeddings 2 x 32000 x 8192 x 2 B = 1,048,576,000; activations of a
+    # 2048-token vLLM chunk 2048 x (4 x 8192 + 2 x 14336) x 2 B = 251,658,240; logits 32000 x 4 B
+    # = 128,000; overhead 0.75 GiB = 805,306,368; in all 2,105,668,608 B.
+    # Per layer: (dense weights (60e9 - 524,288,000) x 2 B + KV 4096 x 60 x 2 x 8 x 128 x 2 B) / 60
+    #          = (118,951,424,000 + 1,006,632,960) / 60 = 1,999,300,949.3 B.
+    # (100 GiB - 2,105,668,608) / 1,999,300,949.3 = 105,268,513,792 / 1,999,300,949.3 = 52.65 -> 52.
+    assert out["mem_weights_embedding_bytes"] + out["mem_activations_bytes"] == 1_048_576_000 + 251_658_240
+    assert out["layers_on_device"] == 52
     assert out["grade"] == "C"
+
+
+def test_an_offloaded_configuration_is_reported_at_batch_one_at_most(unit_priors):
+    out = one(LLAMA_31_8B, BF16, TEST_GPU, unit_priors, context=131072, batch=8)
+    # Eight sequences of 131072 tokens hold 8 x 16 GiB of KV: offload. One sequence alone would
+    # leave room for five ((100 GiB - 16 GB of weights - 0.75 GiB) / 16 GiB = 5.2), but a
+    # configuration that offloads layers is reported at batch 1.
+    assert out["verdict"] == "offload"
+    assert out["max_batch"] == 1
+
+
+def test_offloaded_layers_compute_at_the_hosts_flops(unit_priors):
+    out = one(DENSE_120GB, BF16, TEST_GPU, unit_priors, host_tflops=2.0)
+    # A 3840-token prompt in two vLLM chunks of 1920 (mean 960 cached before each):
+    #   dense GEMMs 2 x 1920 x (60e9 - 2 x 262,144,000)      = 228,386,734,080,000
+    #   LM head     2 x 0.5 rows x 32000 x 8192               =         262,144,000
+    #   attention   1920 x 60 layers x 1920.5 keys x 4 x 64 x 128 = 7,249,644,748,800
+    #   per chunk 235,636,640,972,800; both 471,273,281,945,600 FLOP.
+    # 52/60 of it on the device at 100 TFLOP/s: 4.084368443528533 s; 8/60 on the host at
+    # 2 TFLOP/s x eff_c 0.5: 62.83643759274667 s (its memory term, 120 GB x 8/60 / 36 GB/s, is 0.45 s).
+    assert out["prefill_flops"] == 471_273_281_945_600
+    assert out["prefill_s"] == pytest.approx(4.084368443528533 + 62.83643759274667, rel=1e-12)
 
 
 def test_it_runs_offloaded_layers_at_host_memory_bandwidth(unit_priors):
     out = one(DENSE_120GB, BF16, TEST_GPU, unit_priors, host_memory_bandwidth_gbs=50.0)
-    roomy = one(DENSE_120GB, BF16, dict(TEST_GPU, memory_gb=1000.0), unit_priors)
-    bytes_ = roomy["decode_memory_s"] * 1e12          # one decode pass reads this much
-    f = out["layers_on_device"] / 60
-    host_eff = unit_priors["constants"]["host"]["eff_m"]
-    assert out["decode_pass_s"] == pytest.approx(f * bytes_ / 1e12 + (1 - f) * bytes_ / (50e9 * host_eff), rel=1e-6)
+    # 52 of 60 layers on the device (test above). One batch-1 decode pass after the 3840-token prompt reads
+    #   weights  (60e9 - 32000 x 8192 input embedding) x 2 B           = 119,475,712,000 B
+    #   KV       3841 tokens x 60 layers x 2 x 8 heads x 128 x 2 B      =     943,964,160 B
+    #   logits   32000 x 4 B, written and read                          =         256,000 B
+    # Layers (weights and KV) split 52/60 device, 8/60 host at 50 GB/s x eff_m 0.6 = 30 GB/s;
+    # the logits stay on the device with the memory that holds them:
+    #   device (120,419,676,160 x 52/60 + 256,000) / 1e12 = 0.104363975338667 s
+    #   host    120,419,676,160 x 8/60 / 30e9              = 0.535198560711111 s
+    assert out["decode_pass_s"] == pytest.approx(0.104363975338667 + 0.535198560711111, rel=1e-12)
     assert out["decode_bound"] == "memory"
     fits_on_two = one(DENSE_120GB, BF16, TEST_GPU, unit_priors, n_devices=2, parallel="tensor")
     assert out["decode_tok_s"] < 0.3 * fits_on_two["decode_tok_s"]

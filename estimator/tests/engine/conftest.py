@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-torch = pytest.importorskip("torch")
+from hwfit.testing import import_or_skip
+
+torch = import_or_skip("torch")
 
 
 @pytest.fixture(autouse=True)

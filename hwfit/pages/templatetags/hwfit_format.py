@@ -132,15 +132,24 @@ GRADE_RULES = {
 }
 
 
+def _grade_parts(grade) -> tuple[str, str]:
+    """'S×4' -> ('S', '4'): a grade on several devices (core/grades.py) and how many."""
+    base, _, devices = str(grade or GRADE_UNKNOWN).partition("\u00d7")
+    return base, devices
+
+
 @register.filter
 def grade_rule(grade) -> str:
     """The rule behind a grade (core/grades.py's one table), shown as the chip's tooltip."""
-    return GRADE_RULES.get(grade or GRADE_UNKNOWN, GRADE_RULES[GRADE_UNKNOWN])
+    base, devices = _grade_parts(grade)
+    rule = GRADE_RULES.get(base, GRADE_RULES[GRADE_UNKNOWN])
+    return f"{rule}, on {devices} devices (tensor parallel)" if devices else rule
 
 
 @register.filter
 def grade_class(grade) -> str:
-    return "grade-unknown" if grade in (None, "", GRADE_UNKNOWN) else f"grade-{grade}"
+    base, _ = _grade_parts(grade)
+    return f"grade-{base}" if base in GRADE_RULES and base != GRADE_UNKNOWN else "grade-unknown"
 
 
 @register.filter

@@ -33,7 +33,11 @@ def test_it_lists_every_catalog_model_once_in_the_group_of_its_verdict(client):
 def test_it_sorts_each_group_by_grade_then_fastest_first(client):
     page = client.get(RTX_4090).context["page"]
     for group in page.groups:
-        keys = [(GRADES.index(row.record["grade"]), -(row.record["tokens_per_s"] or -1.0)) for row in group.rows]
+        # "S×8" is S on eight devices: after the S of one device, before A.
+        keys = []
+        for row in group.rows:
+            grade, _, devices = row.record["grade"].partition("×")
+            keys.append((GRADES.index(grade), int(devices or 1), -(row.record["tokens_per_s"] or -1.0)))
         assert keys == sorted(keys)
 
 
@@ -49,10 +53,14 @@ def test_it_shows_the_same_figures_as_the_estimate_api(client):
 
 
 def test_it_explains_the_peak_the_estimate_uses_when_it_is_not_the_spec_sheets(client):
+    body = client.get(RTX_4090, {"quantization": "f16"}).content.decode()
+    # The spec sheet lists 165.2 TFLOPS FP16 (FP32 accumulate); llama.cpp accumulates in FP16,
+    # which a GeForce card runs at twice that: 2 x 165.2 = 330.4.
+    assert "F16 on llama.cpp: the estimate uses 330 TFLOPS, not the 165 FP16 peak shown above" in body
     body = client.get(RTX_4090, {"quantization": "q4-k-m"}).content.decode()
-    # The spec sheet lists 165 TFLOPS FP16 (FP32 accumulate); llama.cpp accumulates in FP16,
-    # which a GeForce card runs at twice that: 2 x 165 = 330.
-    assert "the estimate uses 330 TFLOPS, not the 165 TFLOPS FP16 shown above" in body
+    # Q4_K_M's dtype is FP16, but llama.cpp multiplies its blocks with INT8 dot products: 661 TOPS listed.
+    assert ("Q4_K_M on llama.cpp: the estimate uses the INT8 peak (661 TOPS), not the FP16 one of the format&#x27;s "
+            "dtype") in body
 
 
 def test_it_shows_a_fallback_peak_as_such(client):
@@ -126,13 +134,14 @@ def test_it_draws_a_roofline_from_a_json_script_without_inline_code(client):
 
 def test_it_formats_the_cloud_offers_with_a_unit_and_thousands(client):
     body = client.get(RTX_4090).content.decode()
-    assert "<td class=\"num\">$0.29</td>" in body  # OpenRelay, 1 x RTX 4090 at 0.29 $/h
+    assert "<td class=\"num\">$0.29</td>" in body  # OpenRelay, 1 x RTX 4090 at 0.29 $/GPU-hour
     assert "1599.0" not in body and "$1,599" in body
 
 
 def test_its_queries_do_not_grow_with_the_catalog(client, django_assert_max_num_queries):
-    # Device, offers, the form's choices, the models' families, and one catalog load for the table.
-    with django_assert_max_num_queries(12):
+    # Device, offers, the form's choices, the models' families, the device picker, and one catalog
+    # load (its calibrations included) for the table: 13 today.
+    with django_assert_max_num_queries(14):
         client.get(RTX_4090)
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(14):
         client.get("/devices/nvidia-h100-sxm/", {"quantization": "bf16-safetensors", "context_tokens": 32768})
