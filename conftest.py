@@ -41,7 +41,12 @@ def plain_user(django_user_model):
 
 @pytest.fixture(autouse=True)
 def fresh_estimator_memory():
-    # Each test starts as a new process would: no catalog, tables or estimates kept in memory.
+    # Each test starts as a new process would, on an empty cache: no catalog, tables or estimates
+    # kept. A test's rolled-back edits never reach the cache's version token (it is replaced on
+    # commit), so what a test computed must not outlive it.
+    from django.core.cache import caches
+
     from estimator.services import catalog_cache
 
     catalog_cache.forget()
+    caches["default"].clear()
