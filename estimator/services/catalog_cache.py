@@ -14,19 +14,22 @@ request and has two parts, so that it is right across gunicorn processes whateve
 A compatibility table is computed once per catalog version and workload, then reused from this
 process's memory or, when another process computed it, from the shared cache. A cache that
 cannot be reached (or answers garbage) only means computing the table again: never an error.
-See docs/operations.md.
+See README.md, "Production".
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
+import os
 import pickle
 import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from django.apps import apps
@@ -63,6 +66,7 @@ _lock = threading.Lock()
 _prepared: tuple[str, Catalog] | None = None
 _tables: OrderedDict[str, ResultTable] = OrderedDict()
 _estimates: OrderedDict[str, dict[str, Any]] = OrderedDict()
+_ledgers: dict[tuple[str, ...], list[dict[str, Any]]] = {}
 
 
 def watched_models() -> list[type[Model]]:
@@ -88,6 +92,20 @@ def _fingerprint_sql() -> str:
     return " UNION ALL ".join(parts) + " ORDER BY 1"
 
 
+@functools.cache
+def _release() -> str:
+    """What the code computes with: the shared cache outlives a deploy, its answers must not.
+
+    The priors and constants (estimator/data) and the release (`HWFIT_RELEASE`, e.g. the commit
+    a deploy runs; the package version otherwise).
+    """
+    import hwfit
+
+    data = sorted((Path(__file__).resolve().parents[1] / "data").glob("*.json"))
+    parts = [os.environ.get("HWFIT_RELEASE", hwfit.__version__), *(path.read_bytes() for path in data)]
+    return hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest()
+
+
 def catalog_version() -> str:
     """A short digest that changes whenever a row the estimator reads changes (one query, one cache get)."""
     with connection.cursor() as cursor:
@@ -98,7 +116,7 @@ def catalog_version() -> str:
     except Exception:  # noqa: BLE001 - a broken cache must not break estimates: the fingerprint still holds
         logger.exception("catalog token unreadable")
         token = None
-    return hashlib.blake2b(repr((rows, token)).encode(), digest_size=12).hexdigest()
+    return hashlib.blake2b(repr((rows, token, _release())).encode(), digest_size=12).hexdigest()
 
 
 def catalog_current() -> Catalog:
@@ -117,6 +135,7 @@ def _current() -> tuple[str, Catalog]:
             _prepared = (version, catalog_load())
             _tables.clear()
             _estimates.clear()
+            _ledgers.clear()
         return _prepared
 
 
@@ -127,6 +146,7 @@ def forget() -> None:
         _prepared = None
         _tables.clear()
         _estimates.clear()
+        _ledgers.clear()
 
 
 def compatibility_cached(key: tuple[Any, ...], compute: Callable[[Catalog], ResultTable]) -> ResultTable:
@@ -183,6 +203,24 @@ def estimates_cached(scenarios: list[dict[str, Any]],
     # Each caller gets its own dicts: a record kept here must not change under the next request.
     return [{name: dict(value) if isinstance(value, dict) else value for name, value in found[index].items()}
             for index in range(len(scenarios))]
+
+
+def accuracy_rows(device_slugs: list[str]) -> list[dict[str, Any]]:
+    """The accuracy ledger's rows of these devices, computed once per catalog version in this process.
+
+    The ledger replays every measured run of the devices through the estimator: far more work than
+    a page of a table, and the same until a run, a fit or the catalog changes (all in the version,
+    which every estimate and table checks before it asks for these rows).
+    """
+    from estimator.calibration.ledger import accuracy_ledger
+
+    key = tuple(device_slugs)
+    rows = _ledgers.get(key)
+    if rows is None:
+        rows = accuracy_ledger(device_slugs=list(device_slugs))
+        with _lock:
+            _ledgers[key] = rows
+    return rows
 
 
 def _shared_get_many(keys: list[str]) -> dict[str, dict[str, Any]]:
