@@ -50,6 +50,9 @@ TOKEN_KEY = "estimator:catalog-token"
 MEMORY_TABLES = 64
 # Single estimates kept by this process (a result object is ~3 KB).
 MEMORY_ESTIMATES = 20_000
+# Requests of more scenarios are computed whole: the core takes about as long for 1,000 rows as
+# for one, while looking up and storing each of them would not pay (a page's sweeps, big batches).
+CACHED_BATCH_MAX = 100
 # Seconds a computed table stays in the shared cache (a new catalog version never reads it anyway).
 SHARED_TABLE_TIMEOUT_S = 3600
 
@@ -180,6 +183,8 @@ def estimates_cached(scenarios: list[dict[str, Any]],
     Raises ScenarioInputError with the indices of `scenarios` (not of the part computed).
     """
     version, catalog = _current()
+    if len(scenarios) > CACHED_BATCH_MAX:
+        return compute(scenarios, catalog)
     # The site's energy price fills a scenario that gives none: it is part of what was asked.
     keys = [hashlib.blake2b(json.dumps([version, scenario, settings.HWFIT_USD_PER_KWH], sort_keys=True,
                                        default=str).encode(), digest_size=16).hexdigest() for scenario in scenarios]

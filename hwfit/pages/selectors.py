@@ -291,7 +291,7 @@ def model_page(*, model: ModelArchitecture, controls: Controls) -> ModelPage:
         controls.errors["device"] = [f"Unknown device '{controls.device}'."]
     if controls.errors or page.quantization is None:
         return page
-    catalog = services.catalog_load()
+    catalog = services.catalog_current()  # kept in memory per catalog version
     every_device = SweepRequest()
     for device in catalog.devices.frame["slug"]:
         every_device.add("device", device, base_scenario(controls, model=model.slug, quantization=page.quantization["slug"],
