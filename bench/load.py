@@ -105,11 +105,12 @@ async def connection(client: httpx.AsyncClient, mix: list[Endpoint], offset: int
                 tally.server_ms.append(ms)
 
 
-async def run_load(base_url: str, seconds: float, connections: int) -> tuple[dict[str, Tally], float]:
+async def run_load(base_url: str, seconds: float, connections: int,
+                   skip: tuple[str, ...] = ()) -> tuple[dict[str, Tally], float]:
     host = urlsplit(base_url).hostname
     if host not in LOOPBACK:
         raise SystemExit(f"the load test only targets this machine (loopback), not {host}")
-    mix = the_mix()
+    mix = [endpoint for endpoint in the_mix() if endpoint.name not in skip]
     tallies = {endpoint.name: Tally() for endpoint in mix}
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=httpx.Timeout(60.0)) as client:
@@ -202,10 +203,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--warmup", type=float, default=5, help="seconds of load before the measured run")
+    parser.add_argument("--skip", default="", help="endpoints left out, comma-separated (e.g. 'model page')")
     parser.add_argument("--json", help="write the summary here")
     args = parser.parse_args(argv)
     if bool(args.url) == bool(args.server):
         parser.error("give --url or --server")
+    skip = tuple(name.strip() for name in args.skip.split(",") if name.strip())
     process = None
     base_url = args.url or f"http://127.0.0.1:{args.port}"
     try:
@@ -213,8 +216,8 @@ def main(argv: list[str] | None = None) -> None:
             process = start_server(args.server, args.port)
             wait_ready(base_url, process)
         if args.warmup:
-            asyncio.run(run_load(base_url, args.warmup, args.connections))
-        tallies, elapsed = asyncio.run(run_load(base_url, args.seconds, args.connections))
+            asyncio.run(run_load(base_url, args.warmup, args.connections, skip))
+        tallies, elapsed = asyncio.run(run_load(base_url, args.seconds, args.connections, skip))
     finally:
         if process is not None:
             os.killpg(process.pid, signal.SIGTERM)
