@@ -134,6 +134,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         conn_max_age=int(env_float("DATABASE_CONN_MAX_AGE", 60)),
+        # A persistent connection that PostgreSQL dropped (a restart, a failover, an idle timeout)
+        # is checked before a request reuses it and replaced, instead of failing that request.
+        conn_health_checks=True,
     )
 }
 
