@@ -164,7 +164,7 @@ STORAGES = {
                     else "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
-# The sourced CSVs the catalog and the priors are built from: a snapshot of shared/data kept in
+# The sourced CSVs the catalog and the priors are built from: a snapshot of the public sources kept in
 # the repository so that a fresh clone imports, fits and tests without anything beside it.
 HWFIT_SHARED_DATA = Path(env_str("HWFIT_SHARED_DATA", str(BASE_DIR / "fixtures" / "sources")))
 # A batch of 1,000 estimate scenarios that paste whole catalog objects inline is a few MB.

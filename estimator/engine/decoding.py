@@ -1,4 +1,4 @@
-"""Decoding modes over the forward kinds of `engine.Engine` (DIFFUSION.md section 1).
+"""Decoding modes over the forward kinds of `engine.Engine` (docs/diffusion.md §1).
 
 - `decode_ar`: greedy autoregressive decoding.
 - `decode_block_mask`: block-causal block diffusion with [MASK] noise and an exact prefix cache
@@ -12,7 +12,7 @@
   full forward at each block start (an approximation: the prefix K/V go stale as the block fills).
 
 Rows of a batch that finish a block early keep running with it until every row is done
-(pitfall 7, the simple choice): their forwards are not skipped, nothing of theirs changes.
+(docs/diffusion.md §5.5 pitfall 7, the simple choice): their forwards are not skipped, nothing of theirs changes.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class DecodeResult:
 def commit_by_threshold(conf: torch.Tensor, masked: torch.Tensor, threshold: float) -> torch.Tensor:
     """Commit masked positions with confidence >= threshold, and always the most confident one.
 
-    conf, masked: [b, B]. The forced top-1 is what makes a block finish (pitfall 1): a random or
+    conf, masked: [b, B]. The forced top-1 is what makes a block finish (docs/diffusion.md §5.5 pitfall 1): a random or
     unsure model may never reach the threshold. Rows without masked positions commit nothing.
     """
     scores = conf.masked_fill(~masked, float("-inf"))
@@ -55,7 +55,7 @@ def commit_by_threshold(conf: torch.Tensor, masked: torch.Tensor, threshold: flo
 def commit_by_schedule(conf: torch.Tensor, masked: torch.Tensor, tokens_per_step: int) -> torch.Tensor:
     """Commit the `tokens_per_step` most confident masked positions (fewer when fewer are left).
 
-    The synthetic schedule of pitfall 8: the commit count no longer depends on random logits,
+    The synthetic schedule of docs/diffusion.md §5.5 pitfall 8: the commit count no longer depends on random logits,
     so a timing run can reproduce any tokens-per-forward.
     """
     if tokens_per_step < 1:
@@ -77,7 +77,7 @@ def accept_by_entropy_bound(entropy: torch.Tensor, bound: float) -> torch.Tensor
 
 
 def _restrict(logits: torch.Tensor, first_reserved: int) -> torch.Tensor:
-    """Make reserved ids ([PAD], [MASK] at the top of the vocabulary) impossible to emit (pitfall 2)."""
+    """Make reserved ids ([PAD], [MASK] at the top of the vocabulary) impossible to emit (docs/diffusion.md §5.5 pitfall 2)."""
     logits[..., first_reserved:] = float("-inf")
     return logits
 
@@ -157,7 +157,7 @@ def decode_block_mask(engine: Engine, prompt: torch.Tensor, gen_len: int, *, blo
 
     Prefill the whole prompt blocks; per block: diffusion steps (queries = block, keys = cache +
     block, nothing written) until no [MASK] is left, then a commit forward of the clean block
-    (pitfall 4: the K/V seen during the last step came from a still-noisy block).
+    (docs/diffusion.md §5.5 pitfall 4: the K/V seen during the last step came from a still-noisy block).
     """
     model = engine.model
     b, p = prompt.shape
@@ -199,7 +199,7 @@ def decode_block_uniform(engine: Engine, prompt: torch.Tensor, gen_len: int, *, 
     The prompt is encoded causally; each canvas of `block` uniform random tokens is denoised for
     at most `max_denoising_steps` steps (adaptive stop when the argmax canvas is stable and the
     mean entropy is below `confidence_threshold`), or - when `tokens_per_step` is given - for
-    exactly ceil(block / tokens_per_step) steps, the timing schedule of pitfall 8. The argmax
+    exactly ceil(block / tokens_per_step) steps, the timing schedule of docs/diffusion.md §5.5 pitfall 8. The argmax
     canvas is the output and is committed causally (the last one is not, as in the reference).
     """
     model = engine.model

@@ -1,4 +1,4 @@
-"""Named, timed forward kinds over a `Transformer` and its `KVCache` (DIFFUSION.md 2.1).
+"""Named, timed forward kinds over a `Transformer` and its `KVCache` (docs/diffusion.md §2.1).
 
 | kind            | queries                     | keys                          | writes KV          |
 |-----------------|-----------------------------|-------------------------------|--------------------|

@@ -5,9 +5,9 @@ One `forward` serves every forward kind; what differs between kinds is where the
 sit (`start`), whether their K/V become part of the committed cache (`write`), and the mask
 among them. The engine (`engine.py`) names and times the kinds.
 
-Conventions that matter for correctness (DIFFUSION.md 5.5):
+Conventions that matter for correctness (docs/diffusion.md §5.5):
 - RoPE is applied at absolute positions, and the cache holds post-RoPE keys, so a cached key
-  never needs re-rotating (pitfall 3).
+  never needs re-rotating (docs/diffusion.md §5.5 pitfall 3).
 - A forward that does not commit still writes its K/V into the *scratch* rows just after the
   committed length, so attention reads one contiguous view of the cache; committed rows are
   never touched (asserted), and the next commit overwrites the scratch rows.
@@ -112,7 +112,7 @@ class Transformer:
         self.dtype = dtype_of(dtype)
         self.device = torch.device(device)
         self.moe_impl = moe_impl
-        self.mask_id = arch.vocab_size - 1  # reserved: never sampled (pitfall 2)
+        self.mask_id = arch.vocab_size - 1  # reserved: never sampled (docs/diffusion.md §5.5 pitfall 2)
         self.pad_id = arch.vocab_size - 2   # reserved, distinct from mask (LLaDA asserts it)
         self.last_touched: list[int] = []
         self.last_cache_nbytes = 0  # bytes of the most recent cache from new_cache()
@@ -122,7 +122,7 @@ class Transformer:
 
         def rand(*shape: int, fan_in: int) -> torch.Tensor:
             # N(0, 1/fan_in): keeps activations O(1) through the stack and, for the LM head,
-            # logits of std ~1 -> the near-uniform softmax of an untrained model (pitfall 8).
+            # logits of std ~1 -> the near-uniform softmax of an untrained model (docs/diffusion.md §5.5 pitfall 8).
             t = torch.randn(*shape, generator=gen, device=self.device, dtype=self.dtype)
             return t.mul_(1.0 / math.sqrt(fan_in))
 

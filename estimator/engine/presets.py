@@ -1,7 +1,7 @@
 """Named architectures the engine can build without a catalog row (pure Python, no torch).
 
 Field names are the catalog's (`estimator.core.schema.MODEL_COLUMNS`); values of the full-size
-models are the ones in `shared/data/models.csv` (sources there). The `tiny-*` presets are
+models are the ones in `fixtures/sources/models.csv` (sources there). The `tiny-*` presets are
 made-up miniatures for fast CPU tests, each exercising the same code paths as a real family.
 """
 

@@ -2,7 +2,7 @@
 
 `run_engine` builds the model (or reuses one), warms up, decodes once under measurement and
 returns the record; `time_passes` times single forwards over a grid of shapes, the raw
-material of the calibration fit (DESIGN.md "Calibration"). Both import torch, so a Celery
+material of the calibration fit (docs/calibration.md). Both import torch, so a Celery
 worker should import this module inside its task, after forking.
 """
 

@@ -1,4 +1,4 @@
-"""Cost formulas of DESIGN.md, by hand."""
+"""Cost formulas of docs/estimator.md, by hand."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ def test_it_reads_almost_every_expert_for_a_256_token_step():
 
 
 def test_it_matches_the_coverage_table_of_diffusion_md():
-    # DIFFUSION.md 2.3: (64, 8) at T=4, 8, 16: 41%, 66%, 88%; (256, 8) at 32: 64%.
+    # docs/diffusion.md §2.3: (64, 8) at T=4, 8, 16: 41%, 66%, 88%; (256, 8) at 32: 64%.
     assert expert_coverage(64, 8, np.array([4, 8, 16])) / 64 == pytest.approx([0.41, 0.66, 0.88], abs=0.006)
     assert expert_coverage(256, 8, 32) / 256 == pytest.approx(0.64, abs=0.006)
 

@@ -1,4 +1,4 @@
-"""Cached forwards equal full recomputation with the matching mask (DIFFUSION.md 5.2, 5.4)."""
+"""Cached forwards equal full recomputation with the matching mask (docs/diffusion.md §5.2, §5.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Commit rules and decoding modes: termination, step counts, reserved ids (DIFFUSION.md 5.5)."""
+"""Commit rules and decoding modes: termination, step counts, reserved ids (docs/diffusion.md §5.5)."""
 
 from __future__ import annotations
 

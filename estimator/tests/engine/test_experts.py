@@ -1,4 +1,4 @@
-"""Experts touched per MoE layer per pass, against E (1 - (1 - k/E)^T) (DIFFUSION.md 2.3).
+"""Experts touched per MoE layer per pass, against E (1 - (1 - k/E)^T) (docs/diffusion.md §2.3).
 
 What is provable, and so what is tested:
 - For any single pass: k <= touched <= min(E, k T) (each token picks k distinct experts),
@@ -36,7 +36,7 @@ def _moe_model(**kw):
 def test_the_formula_gives_k_for_one_token_and_tends_to_e():
     assert expected_experts_touched(128, 8, 1) == pytest.approx(8)
     assert expected_experts_touched(128, 8, 256) == pytest.approx(128, rel=1e-6)
-    assert expected_experts_touched(128, 8, 32) / 128 == pytest.approx(0.87, abs=0.01)  # DIFFUSION.md 2.3 table
+    assert expected_experts_touched(128, 8, 32) / 128 == pytest.approx(0.87, abs=0.01)  # docs/diffusion.md §2.3
 
 
 def test_it_touches_exactly_k_experts_per_layer_for_one_token():

@@ -1,4 +1,4 @@
-"""Full-attention masked diffusion (LLaDA family): no cache is exact, a prefix cache is not (DIFFUSION.md 1.0)."""
+"""Full-attention masked diffusion (LLaDA family): no cache is exact, a prefix cache is not (docs/diffusion.md §1.0)."""
 
 from __future__ import annotations
 
