@@ -138,6 +138,7 @@ RUNTIME_OF_ENGINE = (
     (re.compile(r"llama\.cpp", re.I), "llama-cpp"),
     (re.compile(r"MLC", re.I), "mlc-llm"),
     (re.compile(r"vLLM", re.I), "vllm"),
+    (re.compile(r"SGLang", re.I), "sglang"),
     (re.compile(r"ExLlama", re.I), "exllama"),
     (re.compile(r"Neural Speed", re.I), "intel-neural-speed"),
 )
