@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1:8000
 
-.PHONY: run test setup setup-dev browser migrate fixtures accuracy bench worker clean
+.PHONY: run serve test setup setup-dev browser migrate fixtures accuracy bench worker clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ migrate: setup
 
 run: migrate
 	$(BIN)/python manage.py runserver $(HOST)
+
+# Production server: gunicorn (WEB_CONCURRENCY processes, hwfit/gunicorn_conf.py) with static
+# files collected for WhiteNoise; settings come from the environment (README, "Production").
+# One BLAS thread per process: the workers already use every core.
+serve: migrate
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+		$(BIN)/gunicorn -c hwfit/gunicorn_conf.py hwfit.wsgi:application
 
 # The browser tests drive Debian's chromium through chromium-driver: installed here when missing
 # and we can (root with apt), otherwise stop naming the packages. Nothing downloads a browser build.

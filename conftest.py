@@ -37,3 +37,16 @@ def staff_user(django_user_model):
 @pytest.fixture
 def plain_user(django_user_model):
     return django_user_model.objects.create_user("plain", password="pw-plain-1234")
+
+
+@pytest.fixture(autouse=True)
+def fresh_estimator_memory():
+    # Each test starts as a new process would, on an empty cache: no catalog, tables or estimates
+    # kept. A test's rolled-back edits never reach the cache's version token (it is replaced on
+    # commit), so what a test computed must not outlive it.
+    from django.core.cache import caches
+
+    from estimator.services import catalog_cache
+
+    catalog_cache.forget()
+    caches["default"].clear()

@@ -1,3 +1,5 @@
+__version__ = "1.0.0"
+
 # The Celery app is loaded with Django so that @shared_task binds to it.
 from .celery import app as celery_app
 

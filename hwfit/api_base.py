@@ -1,4 +1,4 @@
-"""What every API endpoint shares: writes validated like admin edits, a stable order, paging, throttling.
+"""What every API endpoint shares: writes validated like admin edits, a stable order, paging.
 
 The catalog apps declare their serializers, filters and viewsets on top of these; nothing here
 knows about a particular model. REST_FRAMEWORK settings name classes of this module, so it must
@@ -7,18 +7,21 @@ not import rest_framework.views (DRF reads those settings while defining APIView
 
 from __future__ import annotations
 
+import codecs
 import copy
+import re
 
 import django_filters
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import F
-from rest_framework import serializers
+from rest_framework import parsers, serializers
+from rest_framework.exceptions import ParseError
 from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.settings import api_settings
-from rest_framework.throttling import AnonRateThrottle
+from rest_framework.utils import json
 
 # What a catalog slug may be (SlugField): anything else in a URL is a 404 before any query.
 SLUG = r"[-a-zA-Z0-9_]+"
@@ -133,6 +136,10 @@ class StrictBooleanFilter(django_filters.BooleanFilter):
         super().__init__(*args, **kwargs)
 
 
+# A whole number written in ASCII digits: str.isdigit() also accepts '¹' or '٣', which int() refuses.
+WHOLE_NUMBER = re.compile(r"[0-9]+")
+
+
 class CatalogPagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
@@ -142,18 +149,78 @@ class CatalogPagination(PageNumberPagination):
         # A page that is not a number is bad input (400, named); a page past the end does not
         # exist (404), as DRF answers.
         page = request.query_params.get(self.page_query_param)
-        if page is not None and page not in self.last_page_strings and not (page.isdigit() and int(page) >= 1):
+        if page is not None and page not in self.last_page_strings and not _whole_number_from(page, 1):
             raise serializers.ValidationError({self.page_query_param: ["A page number is a whole number from 1."]})
         return super().paginate_queryset(queryset, request, view)
 
+    def get_page_size(self, request) -> int:
+        # DRF ignores a page size it cannot read and answers 50 rows: a client that asked for
+        # `abc` is told instead. Above the maximum the page is the maximum, as DRF does.
+        given = request.query_params.get(self.page_size_query_param)
+        if given is None:
+            return self.page_size
+        if not _whole_number_from(given, 1):
+            raise serializers.ValidationError({self.page_size_query_param: [
+                f"A page size is a whole number from 1 (at most {self.max_page_size} are given)."]})
+        return min(int(given), self.max_page_size)
 
-class AnonThrottle(AnonRateThrottle):
-    """DRF's anonymous throttle, reading its rate when the request comes rather than at import.
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] in (self.page_query_param, self.page_size_query_param):
+                parameter["schema"]["minimum"] = 1
+            if parameter["name"] == self.page_size_query_param:
+                parameter["description"] = (f"Results per page, from 1 (default {self.page_size}; "
+                                            f"above {self.max_page_size} gives {self.max_page_size}).")
+        return parameters
 
-    DRF copies `DEFAULT_THROTTLE_RATES` into a class attribute once, so a changed setting (a test's
-    `settings` fixture, a rate set per environment) would otherwise never apply. A rate of None
-    turns throttling off.
+
+def _whole_number_from(text: str, lowest: int) -> bool:
+    return bool(WHOLE_NUMBER.fullmatch(text)) and int(text) >= lowest
+
+
+# `\ud800`-`\udfff` escapes: the only way a JSON text can carry a surrogate, paired or not.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+class JSONParser(parsers.JSONParser):
+    r"""DRF's JSON parser, with the two inputs it lets through as a 500 answered as a 400.
+
+    JSON nested deeper than Python's recursion limit (~1,000 levels) raises RecursionError inside
+    `json.load`; a lone surrogate (`"\ud800"`) parses into a str that cannot be encoded as UTF-8,
+    so it fails later, in the database or while echoing the value back in an error message.
     """
 
-    def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+    def parse(self, stream, media_type=None, parser_context=None):
+        parser_context = parser_context or {}
+        encoding = parsers.get_encoding(parser_context)
+        raw = stream.read() if stream is not None else b""
+        try:
+            text = codecs.decode(raw, encoding)
+            data = json.loads(text, parse_constant=json.strict_constant if self.strict else None)
+        except RecursionError as exc:
+            raise ParseError("JSON parse error - the document is nested too deeply.") from exc
+        except ValueError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from exc
+        if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(data):
+            raise ParseError("JSON parse error - a string contains a lone surrogate (\\ud800-\\udfff), "
+                             "which is not Unicode text.")
+        return data
+
+
+def _has_lone_surrogate(value) -> bool:
+    # A valid pair was joined into one code point by json.loads; what is left alone cannot encode.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

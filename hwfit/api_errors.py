@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -16,6 +18,7 @@ from rest_framework.views import set_rollback
 
 from estimator.services import ScenarioInputError
 from hwfit.api_base import errors_by_field
+from hwfit.middleware import RETRY_AFTER_S, is_database_outage, unavailable_response
 
 
 def exception_handler(exc, context):
@@ -37,6 +40,11 @@ def exception_handler(exc, context):
     elif isinstance(exc, SuspiciousOperation):
         # Too many form fields or files, a malformed multipart body: the client's fault, said as JSON.
         return Response({"detail": str(exc) or "Malformed request."}, status=status.HTTP_400_BAD_REQUEST)
+    elif is_database_outage(exc):
+        # The database is down or dropped the connection: the service's state, not a bug (503).
+        set_rollback()
+        return Response({"detail": "The database is unavailable; try again in a few seconds."},
+                        status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_S)})
     elif isinstance(exc, IntegrityError):
         # A concurrent write won the race for a unique field that full_clean() had checked.
         set_rollback()
@@ -50,3 +58,13 @@ def not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found."}, status=404)
     return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """handler500: a database outage met outside a view is still a 503; an API client gets JSON."""
+    exc = sys.exc_info()[1]
+    if exc is not None and is_database_outage(exc):
+        return unavailable_response(request)
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Server error."}, status=500)
+    return defaults.server_error(request)

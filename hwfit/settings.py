@@ -91,7 +91,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "hwfit.middleware.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "hwfit.middleware.ContentSecurityPolicyMiddleware",
+    "hwfit.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -99,12 +102,14 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "hwfit.middleware.RejectNulQueryMiddleware",
+    "hwfit.middleware.AdminLoginThrottleMiddleware",
 ]
 
 if PRODUCTION:
     # Serves the collected static/ (the API docs' assets) in production; development uses
     # runserver's own static serving and has no STATIC_ROOT to scan.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                      "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "hwfit.urls"
 
@@ -175,6 +180,17 @@ HWFIT_GGUF_UPLOAD_MAX_BYTES = int(env_float("HWFIT_GGUF_UPLOAD_MAX_BYTES", 64 * 
 # Largest catalog CSV the admin imports.
 HWFIT_CSV_MAX_BYTES = int(env_float("HWFIT_CSV_MAX_BYTES", 8 * 1024 * 1024))
 
+# --- Cache ----------------------------------------------------------------------------------
+# Throttle counts and computed compatibility tables. With CACHE_URL (Redis) they are shared by
+# every worker process; while Redis is down each process falls back to its own memory.
+CACHE_URL = env_str("CACHE_URL")
+CACHES = {
+    "default": {
+        "BACKEND": "hwfit.cache.ResilientRedisCache", "LOCATION": CACHE_URL,
+        "KEY_PREFIX": "hwfit", "OPTIONS": {"RETRY_AFTER": env_float("CACHE_RETRY_AFTER", 5.0)},
+    } if CACHE_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "hwfit"},
+}
+
 # --- Celery -------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
@@ -199,7 +215,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["hwfit.permissions.IsStaffOrReadOnly"],
+    "DEFAULT_PERMISSION_CLASSES": ["hwfit.permissions.ModelPermissionsOrReadOnly"],
+    # DRF's parsers, with JSON's too-deep nesting and lone surrogates answered as 400s.
+    "DEFAULT_PARSER_CLASSES": [
+        "hwfit.api_base.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "hwfit.api_base.NamedSearchFilter",
@@ -208,10 +230,16 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "hwfit.api_base.CatalogPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "hwfit.api_schema.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": ["hwfit.api_base.AnonThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["hwfit.throttling.AnonThrottle"],
     "DEFAULT_THROTTLE_RATES": {"anon": env_str("HWFIT_ANON_THROTTLE", "120/minute")},
+    # The client address is REMOTE_ADDR unless this many proxies in front add X-Forwarded-For:
+    # trusting that header with no proxy lets a client pick a new address per request.
+    "NUM_PROXIES": int(env_float("NUM_PROXIES", 0)),
     "EXCEPTION_HANDLER": "hwfit.api_errors.exception_handler",
 }
+
+# Admin login attempts per client address (hwfit.middleware.AdminLoginThrottleMiddleware).
+HWFIT_LOGIN_THROTTLE = env_str("HWFIT_LOGIN_THROTTLE", "10/minute")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "hwfit API",

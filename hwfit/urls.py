@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from devices import views as device_views
 from models_catalog import import_views
 from models_catalog import views as model_views
 
+from . import health
 from .tools import views as tool_views
 
 # The admin says whose it is (not "Django administration").
@@ -30,8 +31,13 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(("hwfit.api_urls", "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # The split view serves its start-up script as a file: the CSP allows no inline script.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    path("healthz/", health.healthz, name="healthz"),
+    path("readyz/", health.readyz, name="readyz"),
 ]
 
 # Unknown URLs under /api/ answer JSON like the API; the pages keep the HTML page.
 handler404 = "hwfit.api_errors.not_found"
+# A database outage outside a view is a 503 too; other errors keep Django's page (JSON for the API).
+handler500 = "hwfit.api_errors.server_error"

@@ -7,7 +7,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample, OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema,
 )
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -17,7 +16,8 @@ from devices.models import Device
 from estimator import services
 from estimator.api import serializers
 from estimator.api.renderers import CompatibilityCSVRenderer
-from hwfit.api_base import CatalogPagination
+from hwfit.api_base import CatalogPagination, JSONParser
+from hwfit.api_schema import PAGE_PARAMETERS
 from models_catalog.models import ModelArchitecture
 
 
@@ -113,7 +113,7 @@ class CompatibilityView(APIView):
     @extend_schema(
         summary="Estimates against every device (for a model) or every model (for a device)",
         parameters=[
-            serializers.CompatibilityQuerySerializer, FORMAT_PARAMETER,
+            serializers.CompatibilityQuerySerializer, FORMAT_PARAMETER, *PAGE_PARAMETERS,
             OpenApiParameter("quantization", OpenApiTypes.STR, examples=[OpenApiExample("Q4_K_M and Q8_0", value="q4-k-m,q8-0")],
                              description="Quantization slugs, comma-separated (default: every quantization)."),
         ],

@@ -64,8 +64,10 @@ def estimates_with_accuracy(records: list[dict[str, Any]]) -> list[dict[str, Any
 
     Only catalog devices with imported runs cost anything beyond one query.
     """
+    from estimator.services.catalog_cache import accuracy_rows  # kept per catalog version
+
     slugs = sorted({r["device"]["slug"] for r in records if r["device"].get("slug") and not r["device"].get("inline")})
-    rows = accuracy_ledger(device_slugs=slugs) if slugs else []
+    rows = accuracy_rows(slugs) if slugs else []
     for record in records:
         row = ledger_for(rows, device=record["device"].get("slug"), runtime=record.get("runtime"),
                          metric=record.get("mode") or "decode")

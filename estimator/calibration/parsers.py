@@ -111,7 +111,8 @@ def parse_llama_bench_md(text: str, defaults: dict[str, Any]) -> tuple[list[Line
         if set("".join(cells)) <= set("-: "):
             continue   # the |---|---:| rule under the header
         row = dict(zip(header, cells))
-        test, rate = row.get("test", ""), _number(row.get("t/s"))
+        # Builds with --n-depth print "pp512 @ d4096".
+        test, rate = row.get("test", "").replace(" ", ""), _number(row.get("t/s"))
         kind = _llama_test(test)
         if kind is None:
             errors.append({"line": n, "field": "test", "reason": f"ppN, tgN or ppN@dD, got {test!r}"})

@@ -10,6 +10,7 @@ Callers import from here; the modules are how the work is divided, not an API.
 """
 
 from estimator.services.catalog import Catalog, CatalogTable, catalog_load
+from estimator.services.catalog_cache import catalog_current
 from estimator.services.estimates import compatibility, estimate_one, estimate_scenarios
 from estimator.services.resolve import (
     DIFFUSION_CACHES, FROM_MODEL, KV_CACHE_DTYPES, MODES, PARALLEL_MODES, WORKLOAD_COLUMNS, Resolved,
@@ -20,7 +21,7 @@ from estimator.services.results import ResultTable, context_within_window, flat_
 
 __all__ = [
     "DIFFUSION_CACHES", "FROM_MODEL", "KV_CACHE_DTYPES", "MODES", "PARALLEL_MODES", "WORKLOAD_COLUMNS", "Catalog",
-    "CatalogTable", "Resolved", "ResultTable", "ScenarioInputError", "catalog_load", "compatibility",
+    "CatalogTable", "catalog_current", "Resolved", "ResultTable", "ScenarioInputError", "catalog_load", "compatibility",
     "context_within_window", "core_workload", "energy_price", "estimate_one", "estimate_scenarios", "flat_record",
     "inline_row_clean", "model_workload_errors", "quantization_rows", "result_records", "runtime_errors",
     "scenarios_resolve", "workload_columns",

@@ -14,7 +14,8 @@ from django.core.exceptions import ValidationError
 
 from estimator.calibration.ledger import estimates_with_accuracy
 from estimator.core import pipeline
-from estimator.services.catalog import Catalog, catalog_load
+from estimator.services.catalog import Catalog
+from estimator.services.catalog_cache import compatibility_cached, estimates_cached
 from estimator.services.resolve import (
     ScenarioInputError, core_workload, model_workload_errors, quantization_rows, runtime_errors, scenarios_resolve,
     workload_columns,
@@ -36,9 +37,12 @@ def estimate_scenarios(*, scenarios: list[dict[str, Any]], catalog: Catalog | No
 
     Each scenario names `model`, `quantization` and `device` by slug/name (str) or inline (dict),
     optionally a `runtime` slug, and workload values (None = the core's default). Raises
-    ScenarioInputError naming each scenario's bad fields.
+    ScenarioInputError naming each scenario's bad fields. Without a `catalog`, the current one is
+    used and scenarios already estimated at its version are reused (estimator/services/catalog_cache.py).
     """
-    catalog = catalog or catalog_load()
+    if catalog is None:
+        return estimates_cached(scenarios, lambda missing, current: estimate_scenarios(scenarios=missing,
+                                                                                         catalog=current))
     resolved = scenarios_resolve(scenarios, catalog)
     frame = pipeline.paired_scenarios(resolved.models, resolved.quantizations, resolved.devices,
                                       **workload_columns(resolved.models, scenarios))
@@ -66,9 +70,19 @@ def compatibility(
     For one model, a workload it cannot run (diffusion on an autoregressive model, a context beyond
     its window) is a ValidationError as for an estimate; for one device, such a model's row has no
     diffusion figure (tokens_per_s null) or says `context_within_window: false`.
-    Raises ValidationError naming a bad query parameter.
+    Raises ValidationError naming a bad query parameter. Computed once per catalog version and
+    query, then reused (estimator/services/catalog_cache.py).
     """
-    catalog = catalog_load()
+    key = (model_slug, device_slug, quantizations, runtime, mode, sorted(workload.items()))
+    return compatibility_cached(key, lambda catalog: _compatibility(
+        catalog, model_slug=model_slug, device_slug=device_slug, quantizations=quantizations, runtime=runtime,
+        mode=mode, workload=workload))
+
+
+def _compatibility(
+    catalog: Catalog, *, model_slug: str | None, device_slug: str | None, quantizations: list[str] | None,
+    runtime: str | None, mode: str | None, workload: dict[str, Any],
+) -> ResultTable:
     models = catalog.models.frame
     devices = catalog.devices.frame
     if model_slug is not None:

@@ -25,6 +25,12 @@ def context_within_window(context: pd.Series | np.ndarray, max_context: pd.Serie
     return within
 
 
+class Records(list):
+    """A whole table's result objects, naming the cached table they come from (`cache_key`, or None)."""
+
+    cache_key: str | None = None
+
+
 class ResultTable(Sequence):
     """The core's result frame as a sequence of API result objects, formatted when sliced.
 
@@ -35,11 +41,27 @@ class ResultTable(Sequence):
     def __init__(self, result: pd.DataFrame, *, mode: str | None):
         self.result = result.reset_index(drop=True)
         self.mode = mode
+        # Set by estimator/services/catalog_cache.py for a table it keeps: what its CSV is cached under.
+        self.cache_key: str | None = None
+        self._all: Records | None = None
 
     def __len__(self) -> int:
         return len(self.result)
 
     def __getitem__(self, index):
+        if index == slice(None):
+            # The whole table (a CSV download): formatted once per table kept in the cache, and
+            # the same list each time, so the CSV renderer can reuse what it wrote from it.
+            if self._all is None:
+                self._all = Records(self._format(index))
+                self._all.cache_key = self.cache_key
+            return self._all
+        return self._format(index)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_all": None}  # the shared cache stores the frame, not its formatting
+
+    def _format(self, index):
         rows = self.result.iloc[index if isinstance(index, slice) else [index]]
         n = len(rows)
         records = result_records(rows, modes=[self.mode] * n, inline={part: [False] * n for part in

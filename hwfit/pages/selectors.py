@@ -297,7 +297,8 @@ def model_page(*, model: ModelArchitecture, controls: Controls) -> ModelPage:
     reference = detail_device(page.devices, controls.device)
     if controls.errors or page.quantization is None or reference is None:
         return page
-    results, problems = _estimate_batch(page, reference).run(catalog=services.catalog_load())
+    # The catalog is kept in memory per catalog version.
+    results, problems = _estimate_batch(page, reference).run(catalog=services.catalog_current())
     if problems:
         controls.errors.update(problems)
         return page

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Permission
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -14,10 +15,22 @@ def unthrottled(settings):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": None}}
 
 
+CATALOG_APPS = ("models_catalog", "devices")
+
+
 @pytest.fixture
 def api_staff_user(django_user_model):
+    """A catalog editor: staff with every catalog model's add/change/delete permission, as the admin needs."""
     # No password: clients authenticate by token or forced login, and hashing one costs ~0.5 s.
-    return django_user_model.objects.create_user("api-staff", is_staff=True)
+    user = django_user_model.objects.create_user("api-staff", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label__in=CATALOG_APPS))
+    return user
+
+
+@pytest.fixture
+def api_staff_without_permissions(django_user_model):
+    """Staff, so the admin lets them in, but given no model permission: the admin shows them nothing."""
+    return django_user_model.objects.create_user("api-staff-bare", is_staff=True)
 
 
 @pytest.fixture

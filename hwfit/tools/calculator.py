@@ -272,7 +272,7 @@ def calculator_page(query: QueryDict) -> CalculatorPage:
         values.update(DEFAULT_PICK)
     for name in PICK_FIELDS:
         values.setdefault(name, DEFAULT_PICK[name])
-    catalog = services.catalog_load()
+    catalog = services.catalog_current()  # kept in memory per catalog version
     errors: dict[str, list[str]] = {}
     target, max_devices = _plan_settings(values, errors)
 

@@ -44,7 +44,7 @@ def _given(query: QueryDict, name: str) -> list[str]:
 
 
 def compare_page(query: QueryDict) -> ComparePage:
-    catalog = services.catalog_load()
+    catalog = services.catalog_current()  # kept in memory per catalog version
     errors: dict[str, list[str]] = {}
     models, devices = _given(query, "model"), _given(query, "device")
     values = query_values(query, ("quantization", "runtime", *WORKLOAD_FIELDS))

@@ -14,6 +14,7 @@ LLAMA_BENCH_MD = """\
 | llama 8B Q4_K - Medium         |   4.58 GiB |     8.03 B | CUDA       |  99 |         pp512 |     11245.12 ± 95.21 |
 | llama 8B Q4_K - Medium         |   4.58 GiB |     8.03 B | CUDA       |  99 |         tg128 |        127.70 ± 0.11 |
 | llama 8B Q4_K - Medium         |   4.58 GiB |     8.03 B | CUDA       |  99 |  tg128 @ d512 |        120.00 ± 0.11 |
+| llama 8B Q4_K - Medium         |   4.58 GiB |     8.03 B | CUDA       |  99 |        tg-128 |        120.00 ± 0.11 |
 
 build: 4426e298 (4426)
 """
@@ -22,11 +23,13 @@ build: 4426e298 (4426)
 def test_it_reads_a_llama_bench_table_and_names_the_bad_line():
     lines, errors = parse_measured(LLAMA_BENCH_MD, "llama-bench-md", DEFAULTS)
     assert [(l["metric"], l["test"], l["tokens_per_s"]) for l in lines] == [
-        ("prefill", "pp512", 11245.12), ("decode", "tg128", 127.70)]
+        ("prefill", "pp512", 11245.12), ("decode", "tg128", 127.70), ("decode", "tg128@d512", 120.0)]
     # pp512: 512 prompt tokens counted; tg128: one token per pass at a mean cached length of 64.
     assert (lines[0]["numerator"], lines[0]["prompt_len"]) == (512.0, 512.0)
     assert (lines[1]["numerator"], lines[1]["decode_context"]) == (1.0, 64.0)
-    assert errors == [{"line": 5, "field": "test", "reason": "ppN, tgN or ppN@dD, got 'tg128 @ d512'"}]
+    # tg128 @ d512: 512 cached tokens plus half of the 128 generated.
+    assert lines[2]["decode_context"] == 512 + 64
+    assert errors == [{"line": 6, "field": "test", "reason": "ppN, tgN or ppN@dD, got 'tg-128'"}]
 
 
 def test_llama_bench_output_needs_the_model_and_device_given_with_it():

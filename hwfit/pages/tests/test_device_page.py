@@ -142,7 +142,8 @@ def test_it_formats_the_cloud_offers_with_a_unit_and_thousands(client):
 
 def test_its_queries_do_not_grow_with_the_catalog(client, django_assert_max_num_queries):
     # Device, offers, the form's choices, the models' families, the device picker, one catalog load
-    # (its calibrations included) for the table, and the accuracy ledger's measured runs: 14 today.
+    # (its calibrations included) for the table, the accuracy ledger's measured runs, and the
+    # catalog's version (the load is kept in memory after: estimator/services/catalog_cache.py).
     with django_assert_max_num_queries(15):
         client.get(RTX_4090)
     with django_assert_max_num_queries(15):

@@ -1,0 +1,233 @@
+"""Load test: a bounded asyncio client against a hwfit server on this machine (loopback only).
+
+    .venv/bin/python -m bench.load --server gunicorn --seconds 30 --connections 32
+    .venv/bin/python -m bench.load --server runserver --seconds 30 --connections 32
+    .venv/bin/python -m bench.load --url http://127.0.0.1:8000 --seconds 30 --connections 32
+
+`--server` starts the server itself (gunicorn as `make serve` runs it, or `manage.py runserver`),
+in production mode on DATABASE_URL (the catalog must be seeded: `make migrate`) with CACHE_URL
+(Redis, optional), waits until `/healthz/` answers, runs the load and stops it. Each connection
+cycles through the mix (model page, single estimate, 100-scenario batch, compatibility JSON and
+CSV), each time with the next of a few hundred distinct scenarios, so caches see first requests
+as well as repeats. Prints, per endpoint: requests/s, latency p50/p95/p99 as the client saw it,
+the server's own time (its `Server-Timing` header) p50/p95, and errors (any status but 200, or a
+failed connection). The run is bounded: it stops after `--seconds`, and each request times out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+MODELS = ["llama-3-1-8b", "qwen3-30b-a3b", "llama-3-1-70b", "gemma-3-27b", "mistral-7b-v0-3", "qwen3-8b"]
+QUANTS = ["q4-k-m", "q8-0", "bf16"]
+DEVICES = ["nvidia-geforce-rtx-4090", "nvidia-h100-sxm", "apple-m2-max", "nvidia-geforce-rtx-3090", "amd-instinct-mi300x"]
+CONTEXTS = [2048, 4096, 8192, 16384, 32768]
+
+
+@dataclass
+class Endpoint:
+    name: str
+    requests: list[tuple[str, str, dict | None]]  # (method, path, JSON body)
+
+
+def the_mix() -> list[Endpoint]:
+    scenarios = [{"model": m, "quantization": q, "device": d, "context_tokens": c}
+                 for m, q, d, c in itertools.product(MODELS, QUANTS, DEVICES, CONTEXTS)]
+    batches = [scenarios[start:start + 100] for start in range(0, len(scenarios) - 99, 50)]
+    return [
+        Endpoint("model page", [("GET", f"/models/{m}/", None) for m in MODELS]),
+        Endpoint("single estimate", [("GET", "/api/v1/estimate/?" + "&".join(f"{k}={v}" for k, v in s.items()), None)
+                                     for s in scenarios]),
+        Endpoint("batch of 100", [("POST", "/api/v1/estimate/", {"scenarios": batch}) for batch in batches]),
+        Endpoint("compatibility JSON", [("GET", f"/api/v1/devices/{d}/compatibility/?context_tokens={c}", None)
+                                        for d in DEVICES for c in CONTEXTS[:2]]),
+        Endpoint("compatibility CSV", [("GET", f"/api/v1/models/{m}/compatibility/?format=csv&quantization=q4-k-m",
+                                        None) for m in MODELS]),
+    ]
+
+
+@dataclass
+class Tally:
+    latencies: list[float] = field(default_factory=list)
+    server_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    statuses: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def server_time(response: httpx.Response) -> float | None:
+    timing = response.headers.get("Server-Timing", "")
+    for part in timing.split(";"):
+        if part.startswith("dur="):
+            return float(part[4:])
+    return None
+
+
+async def connection(client: httpx.AsyncClient, mix: list[Endpoint], offset: int, deadline: float,
+                     tallies: dict[str, Tally]) -> None:
+    counters = itertools.count(offset)
+    while time.monotonic() < deadline:
+        for endpoint in mix:
+            if time.monotonic() >= deadline:
+                return
+            method, path, body = endpoint.requests[next(counters) % len(endpoint.requests)]
+            tally = tallies[endpoint.name]
+            start = time.perf_counter()
+            try:
+                response = await client.request(method, path, json=body)
+                await response.aread()
+            except httpx.HTTPError:
+                tally.errors += 1
+                tally.statuses[0] += 1
+                continue
+            tally.latencies.append(time.perf_counter() - start)
+            tally.statuses[response.status_code] += 1
+            if response.status_code != 200:
+                tally.errors += 1
+            elif (ms := server_time(response)) is not None:
+                tally.server_ms.append(ms)
+
+
+async def run_load(base_url: str, seconds: float, connections: int,
+                   skip: tuple[str, ...] = ()) -> tuple[dict[str, Tally], float]:
+    host = urlsplit(base_url).hostname
+    if host not in LOOPBACK:
+        raise SystemExit(f"the load test only targets this machine (loopback), not {host}")
+    mix = [endpoint for endpoint in the_mix() if endpoint.name not in skip]
+    tallies = {endpoint.name: Tally() for endpoint in mix}
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=httpx.Timeout(60.0)) as client:
+        started = time.monotonic()
+        deadline = started + seconds
+        await asyncio.gather(*(connection(client, mix, index * 7, deadline, tallies) for index in range(connections)))
+        elapsed = time.monotonic() - started
+    return tallies, elapsed
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def table(tallies: dict[str, Tally], elapsed: float, label: str) -> tuple[str, dict]:
+    lines = [f"{label}: {elapsed:.1f} s",
+             f"| endpoint | requests | req/s | p50 ms | p95 ms | p99 ms | server p50 ms | server p95 ms | errors |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    summary = {}
+    everything = Tally()
+    for tally in tallies.values():
+        everything.latencies += tally.latencies
+        everything.server_ms += tally.server_ms
+        everything.errors += tally.errors
+        for status, n in tally.statuses.items():
+            everything.statuses[status] += n
+    for name, tally in [*tallies.items(), ("all", everything)]:
+        count = sum(tally.statuses.values())
+        row = {
+            "requests": count, "rps": count / elapsed,
+            "p50_ms": percentile(tally.latencies, 50) * 1000, "p95_ms": percentile(tally.latencies, 95) * 1000,
+            "p99_ms": percentile(tally.latencies, 99) * 1000,
+            "server_p50_ms": percentile(tally.server_ms, 50), "server_p95_ms": percentile(tally.server_ms, 95),
+            "errors": tally.errors,
+        }
+        summary[name] = row
+        lines.append(f"| {name} | {count} | {row['rps']:.1f} | {row['p50_ms']:.0f} | {row['p95_ms']:.0f} | "
+                     f"{row['p99_ms']:.0f} | {row['server_p50_ms']:.1f} | {row['server_p95_ms']:.1f} | {tally.errors} |")
+    odd = {name: dict(t.statuses) for name, t in tallies.items() if set(t.statuses) - {200}}
+    if odd:
+        lines.append(f"statuses other than 200: {odd}")
+    return "\n".join(lines), summary
+
+
+def server_env(port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "HWFIT_ENV": "production", "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-key-" + "x" * 40),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost", "SECURE_SSL_REDIRECT": "false", "DEBUG": "false",
+        # The load comes from one address: the anonymous rate limit would answer most of it 429.
+        "HWFIT_ANON_THROTTLE": "100000000/minute", "BIND": f"127.0.0.1:{port}",
+        "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+    }
+
+
+def start_server(kind: str, port: int) -> subprocess.Popen:
+    env = server_env(port)
+    python = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
+    subprocess.run([python, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    if kind == "gunicorn":
+        command = [python, "-m", "gunicorn", "-c", "hwfit/gunicorn_conf.py", "hwfit.wsgi:application"]
+    else:
+        command = [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def wait_ready(base_url: str, process: subprocess.Popen, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the server exited with status {process.returncode}")
+        try:
+            if httpx.get(f"{base_url}/healthz/", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit("the server did not answer /healthz/ in time")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", help="a running server on this machine, e.g. http://127.0.0.1:8000")
+    parser.add_argument("--server", choices=["gunicorn", "runserver"], help="start this server for the run")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--warmup", type=float, default=5, help="seconds of load before the measured run")
+    parser.add_argument("--skip", default="", help="endpoints left out, comma-separated (e.g. 'model page')")
+    parser.add_argument("--json", help="write the summary here")
+    args = parser.parse_args(argv)
+    if bool(args.url) == bool(args.server):
+        parser.error("give --url or --server")
+    skip = tuple(name.strip() for name in args.skip.split(",") if name.strip())
+    process = None
+    base_url = args.url or f"http://127.0.0.1:{args.port}"
+    try:
+        if args.server:
+            process = start_server(args.server, args.port)
+            wait_ready(base_url, process)
+        if args.warmup:
+            asyncio.run(run_load(base_url, args.warmup, args.connections, skip))
+        tallies, elapsed = asyncio.run(run_load(base_url, args.seconds, args.connections, skip))
+    finally:
+        if process is not None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=60)
+    label = f"{args.server or base_url}, {args.connections} connections"
+    text, summary = table(tallies, elapsed, label)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"label": label, "seconds": elapsed, "endpoints": summary}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

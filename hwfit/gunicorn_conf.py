@@ -1,0 +1,44 @@
+"""gunicorn settings for `make serve`, from the environment.
+
+WEB_CONCURRENCY worker processes (default: 2 per core, at least 2) each hold their own prepared
+catalog in memory; BIND is the address (default 127.0.0.1:8000). The app is loaded once in the
+master (`preload_app`) so workers fork with pandas, numpy and Django already imported.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", max(2, 2 * multiprocessing.cpu_count())))
+# Threads per worker: requests are CPU-bound (numpy, JSON), so more processes beat more threads.
+threads = int(os.environ.get("GUNICORN_THREADS", 1))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", 60))
+graceful_timeout = 30
+keepalive = 5
+# A worker is recycled after this many requests (with jitter, so they do not all restart at once).
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 5000))
+max_requests_jitter = max_requests // 10
+preload_app = True
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# Behind a reverse proxy that sets X-Forwarded-Proto; the app trusts it only in production mode.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def when_ready(server) -> None:
+    """Load the catalog once in the master, so that every worker forks with it already in memory.
+
+    Each worker still checks the catalog's version on every request. The master's database
+    connection is closed before any fork: a connection must never be shared between processes.
+    """
+    from django.db import connections
+
+    from estimator.services.catalog_cache import catalog_current
+
+    try:
+        catalog_current()
+    except Exception as exc:  # noqa: BLE001 - a database not up yet: each worker loads it later
+        server.log.warning("catalog not preloaded: %s", exc)
+    finally:
+        connections.close_all()
