@@ -61,7 +61,7 @@ def _speedups(rows: pd.DataFrame) -> pd.DataFrame:
     """Diffusion speed-up over the baseline row of the same table cell, measured vs predicted.
 
     Both rows of a cell count the same tokens, so the ratio does not depend on the numerator
-    convention (DIFFUSION.md 2.6) nor much on the unstated prompt length: it checks the cost
+    convention (docs/diffusion.md §2.6) nor much on the unstated prompt length: it checks the cost
     model of caching and parallel decoding itself. Added as metric "diffusion_speedup" rows.
     """
     if "cell" not in rows:

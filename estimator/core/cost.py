@@ -1,4 +1,4 @@
-"""Dollars per million generated tokens (DESIGN.md "Cost").
+"""Dollars per million generated tokens (docs/estimator.md §10).
 
     energy $/1M  = power_W / 1000 * (1e6 / tok_s / 3600) * $/kWh      (default $0.12/kWh)
     rental $/1M  = $/h / (tok_s * 3600) * 1e6                          (cheapest offer per device)

@@ -9,7 +9,7 @@ Measured-run names are mapped to catalog NAMES by the tables below; a run whose 
 format is not in the catalog, or whose device lacks the bandwidth a prediction needs, is kept in
 `rows` with `excluded` saying why, and counted in the summary — never silently dropped.
 
-How each row becomes a workload (shared/data/README.md "read before fitting"):
+How each row becomes a workload (fixtures/sources/README.md "Measured runs ... read before fitting"):
 - `tg` = batch-1 decode; `tgN` generates N tokens from an empty cache (mean cached length N/2),
   `tgN@dD` decodes with D tokens already cached; `pp` = prompt processing, `ppN@dD` after D.
 - n_devices > 1: llama.cpp and ExLlama split layers (devices work in turn), MLC/vLLM are tensor
@@ -18,7 +18,7 @@ How each row becomes a workload (shared/data/README.md "read before fitting"):
   "llama-cpp@2023", a build era with its own prior under "llama-cpp" (the README: slower,
   especially prompt processing). `-ub 2048` sets the prefill chunk.
 - Diffusion rows (HF transformers, A100): Fast-dLLM's cache schemes (none / prefix / dual), tokens
-  per forward from DIFFUSION.md 2.5 and the numerator conventions of DIFFUSION.md 2.6, with the
+  per forward from docs/diffusion.md §2.5 and the numerator conventions of its §2.6, with the
   workload facts in estimator/data/diffusion_benchmarks.json.
 """
 
@@ -266,7 +266,7 @@ def diffusion_rows(runs: pd.DataFrame, models: pd.DataFrame, quants: pd.DataFram
                 why.append(f"tokens per forward of {family} on {task or 'this task'} not published")
         note = str(row.note)
         stated = re.search(r"generated length (\d+)", note)
-        # DIFFUSION.md 2.6: what the source's tokens/s counts.
+        # docs/diffusion.md §2.6: what the source's tokens/s counts.
         if stated:
             numerator = float(stated.group(1))
         elif "prompt+generation" in note:

@@ -1,4 +1,4 @@
-"""One forward pass over T new tokens per sequence with L tokens already cached (DESIGN.md).
+"""One forward pass over T new tokens per sequence with L tokens already cached (docs/estimator.md §3).
 
     t_pass = max(FLOPs / (peak * eff_c), bytes / (bandwidth * eff_m)) + t_fixed
 
@@ -8,8 +8,7 @@ the batch actually touches (`expert_coverage`), plus the KV cache read, plus the
 written and read once. FLOPs: 2 per active matmul parameter per token, the LM head for the rows
 whose logits are projected, attention (QK^T and PV), DiffusionGemma's self-conditioning GEMM,
 and the dequantisation work of the weight format (ops per weight read, once per pass: that is
-what makes K-quant decoding compute-bound on Apple GPUs, DESIGN.md "Dequantisation work shows up
-as lower effective compute").
+what makes K-quant decoding compute-bound on Apple GPUs, docs/estimator.md §3).
 
 All functions are column-wise: every argument is a numpy array (or a scalar) over scenarios. The
 time of passes (the max(), efficiencies, t_fixed, parallelism) is `workloads.reduced_time`.
@@ -31,8 +30,8 @@ BOUND_NAMES = np.array(["memory", "compute", "overhead"], dtype=object)
 def expert_coverage(n_experts: np.ndarray | float, top_k: np.ndarray | float, tokens: np.ndarray | float) -> np.ndarray:
     """Expected routed experts touched per MoE layer by `tokens` tokens, uniform routing.
 
-    `E * (1 - (1 - k/E)**T)`: T=1 gives k, T=256 with E=128, k=8 gives ~E (DESIGN.md). An upper
-    bound in practice, trained routers are skewed (DIFFUSION.md 2.3). Dense models: 0.
+    `E * (1 - (1 - k/E)**T)`: T=1 gives k, T=256 with E=128, k=8 gives ~E (docs/estimator.md §3). An upper
+    bound in practice, trained routers are skewed (docs/diffusion.md §2.3). Dense models: 0.
     """
     experts = np.asarray(n_experts, dtype=np.float64)
     k = np.asarray(top_k, dtype=np.float64)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 # --- Model architecture -----------------------------------------------------------------------
 GENERATION_MODES = ("autoregressive", "block_diffusion")
-# Block-diffusion families (DIFFUSION.md 1.0): A = full-attention masked diffusion (LLaDA, Dream)
+# Block-diffusion families (docs/diffusion.md §1.0): A = full-attention masked diffusion (LLaDA, Dream)
 # with approximate, refreshed caches; B = block-causal (SDAR, LLaDA2, DiffusionGemma) with an
 # exact prefix cache and one commit forward per block.
 DIFFUSION_ATTENTION = ("block_causal", "full")

@@ -29,5 +29,5 @@ KV_DTYPE_BYTES: dict[str, float] = {
 # Activations, the hidden state exchanged by tensor-parallel all-reduces and soft embeddings are
 # fp16/bf16 in every runtime we model.
 ACT_BYTES = 2.0
-# Logits are materialised in fp32 by every sampler we model (DIFFUSION.md 2.2).
+# Logits are materialised in fp32 by every sampler we model (docs/diffusion.md §2.2).
 LOGIT_BYTES = 4.0

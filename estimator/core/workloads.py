@@ -1,6 +1,6 @@
 """Workloads as sums of forward passes: AR decode, prefill/TTFT, block diffusion (both families).
 
-A workload is a list of `Slot`s, each "count x one pass of this cost" (DESIGN.md "Workloads").
+A workload is a list of `Slot`s, each "count x one pass of this cost" (docs/estimator.md §5).
 `reduce` places the slots on an `Execution` — one device, tensor parallel over n devices,
 llama.cpp's layer split over n devices, or partial offload of layers to the host — as
 efficiency-free terms, and `reduced_time` applies the efficiencies (the estimator and the prior
@@ -283,7 +283,7 @@ def steps_per_block(block: np.ndarray, tokens_per_forward: np.ndarray, steps: np
 def diffusion_slots(
     m: ModelArrays, bpw, kv_b, *, prompt, gen, block, steps, batch, cache, chunk,
 ) -> tuple[list[Slot], list[Slot]]:
-    """(prefill slots, decoding slots) of block-diffusion generation of `gen` tokens (DIFFUSION.md 2.1).
+    """(prefill slots, decoding slots) of block-diffusion generation of `gen` tokens (docs/diffusion.md §2.1).
 
     Family B (block-causal, exact cache: SDAR, LLaDA2, DiffusionGemma): prefill once; per block,
     `steps` passes of the B-token block over the committed prefix, then one commit pass writing
