@@ -1,6 +1,6 @@
 """Parameter groups and per-layer shapes of a model, derived column-wise from catalog rows.
 
-docs/estimator.md §1: a model splits into dense parameters D (attention, norms, shared experts,
+docs/estimator.md §1 "Parameters": a model splits into dense parameters D (attention, norms, shared experts,
 dense FFN layers, LM head, embeddings) and routed experts: E experts per MoE layer, k active per
 token, X = the parameters of one expert summed over all MoE layers, so that
 `total = D + E*X` and `active = D + k*X`. When only total and active are published (the usual

@@ -9,7 +9,7 @@ Measured-run names are mapped to catalog NAMES by the tables below; a run whose 
 format is not in the catalog, or whose device lacks the bandwidth a prediction needs, is kept in
 `rows` with `excluded` saying why, and counted in the summary — never silently dropped.
 
-How each row becomes a workload (fixtures/sources/README.md "read before fitting"):
+How each row becomes a workload (fixtures/sources/README.md "Measured runs ... read before fitting"):
 - `tg` = batch-1 decode; `tgN` generates N tokens from an empty cache (mean cached length N/2),
   `tgN@dD` decodes with D tokens already cached; `pp` = prompt processing, `ppN@dD` after D.
 - n_devices > 1: llama.cpp and ExLlama split layers (devices work in turn), MLC/vLLM are tensor
@@ -18,7 +18,7 @@ How each row becomes a workload (fixtures/sources/README.md "read before fitting
   "llama-cpp@2023", a build era with its own prior under "llama-cpp" (the README: slower,
   especially prompt processing). `-ub 2048` sets the prefill chunk.
 - Diffusion rows (HF transformers, A100): Fast-dLLM's cache schemes (none / prefix / dual), tokens
-  per forward from docs/diffusion.md §2.5 and the numerator conventions of docs/diffusion.md §2.6, with the
+  per forward from docs/diffusion.md §2.5 and the numerator conventions of its §2.6, with the
   workload facts in estimator/data/diffusion_benchmarks.json.
 """
 
@@ -138,6 +138,7 @@ RUNTIME_OF_ENGINE = (
     (re.compile(r"llama\.cpp", re.I), "llama-cpp"),
     (re.compile(r"MLC", re.I), "mlc-llm"),
     (re.compile(r"vLLM", re.I), "vllm"),
+    (re.compile(r"SGLang", re.I), "sglang"),
     (re.compile(r"ExLlama", re.I), "exllama"),
     (re.compile(r"Neural Speed", re.I), "intel-neural-speed"),
 )

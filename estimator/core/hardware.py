@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from estimator.core.architecture import Coded, col, coded, map_combinations
+from estimator.core.passes import WeightBytes
 from estimator.core.units import GB, GIB, TERA
 
 # Order in which peaks are tried for each compute dtype (first published one wins).
@@ -147,11 +148,25 @@ def runtime_peaks(frame: pd.DataFrame, compute_dtype: Coded, base_runtime: Coded
                  gemm_class=gemm_class)
 
 
+# llama.cpp's MXFP4_MOE file type writes the routed-expert tensors (3-D: ne[2] > 1) in MXFP4 and
+# every other tensor (attention, embeddings, output head, router) in Q8_0, 34 bytes per 32 weights
+# (`llama_tensor_get_type` in src/llama-quant.cpp: "MoE tensors -> MXFP4, other tensors -> Q8_0").
+# Check on gpt-oss-20b, 19.11 B expert + 1.80 B other weights: 19.11e9 x 4.25/8 + 1.80e9 x 8.5/8
+# = 12.07e9 B = 11.24 GiB, against the 11.27 GiB llama-bench prints (llama.cpp benches/dgx-spark.md).
+# At the nominal 4.25 bits everywhere a gpt-oss decode would read about a third too few bytes.
+NON_EXPERT_BITS = {"MXFP4 (GGUF)": 8.5}
+
+
 @dataclass
 class QuantArrays:
-    bytes_per_weight: np.ndarray
+    bytes_per_weight: np.ndarray           # the format's nominal width (its routed experts')
+    non_expert_bytes_per_weight: np.ndarray  # everything else: the same width unless NON_EXPERT_BITS says
     compute_dtype: Coded
     family: Coded
+
+    @property
+    def weight_bytes(self) -> WeightBytes:
+        return WeightBytes(self.bytes_per_weight, self.non_expert_bytes_per_weight)
 
 
 def quant_arrays(frame: pd.DataFrame) -> QuantArrays:
@@ -159,8 +174,13 @@ def quant_arrays(frame: pd.DataFrame) -> QuantArrays:
     dtype = coded(frame, "compute_dtype")
     # An unknown compute dtype computes like the common case: FP16 after dequantisation.
     dtype = Coded(dtype.codes, np.array([d if d in PEAK_FALLBACK else "fp16" for d in dtype.uniques], dtype=object))
+    nominal = col(frame, "bits_per_weight") / 8.0
+    names = coded(frame, "quant_name")
+    other_bits = np.array([NON_EXPERT_BITS.get(name, np.nan) for name in names.uniques], dtype=np.float64)
+    other = other_bits[names.codes] / 8.0
     return QuantArrays(
-        bytes_per_weight=col(frame, "bits_per_weight") / 8.0,
+        bytes_per_weight=nominal,
+        non_expert_bytes_per_weight=np.where(np.isnan(other), nominal, other),
         compute_dtype=dtype,
         family=coded(frame, "quant_family"),
     )

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from estimator.core.architecture import ModelArrays, kv_elements
+from estimator.core.passes import WeightBytes
 from estimator.core.units import ACT_BYTES, LOGIT_BYTES
 
 VERDICTS = ("fits", "offload", "multi_device", "no_fit", "unknown", "unsupported")
@@ -71,17 +72,18 @@ class MemoryBreakdown:
         return (self.weights + self.kv_cache) / n + self.vision + self.activations + self.logits + self.overhead
 
 
-def weight_groups(m: ModelArrays, bytes_per_weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def weight_groups(m: ModelArrays, bytes_per_weight: np.ndarray | WeightBytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(embeddings, dense, routed experts) bytes. Tied embeddings count once."""
+    width = WeightBytes.of(bytes_per_weight)
     embeddings = np.where(m.tied, m.lm_head, m.lm_head + m.input_embedding)
     experts = m.n_experts * m.expert_params
     dense = m.total - experts - embeddings
-    return embeddings * bytes_per_weight, dense * bytes_per_weight, experts * bytes_per_weight
+    return embeddings * width.other, dense * width.other, experts * width.experts
 
 
 def memory_breakdown(
     m: ModelArrays,
-    bytes_per_weight: np.ndarray,
+    bytes_per_weight: np.ndarray | WeightBytes,
     kv_bytes_per_elem: np.ndarray,
     *,
     batch: np.ndarray,
@@ -111,8 +113,14 @@ def memory_breakdown(
     return MemoryBreakdown(
         weights_embedding=embedding, weights_dense=dense, weights_experts=experts, vision=vision,
         kv_cache=kv, activations=np.nan_to_num(activations), logits=np.nan_to_num(logits), overhead=overhead,
-        weights_floor=m.total * bytes_per_weight,
+        weights_floor=_weights_floor(m, WeightBytes.of(bytes_per_weight)),
     )
+
+
+def _weights_floor(m: ModelArrays, width: WeightBytes) -> np.ndarray:
+    """All the weights at their widths, from the total alone (a lower bound when shapes are partial)."""
+    experts = np.nan_to_num(m.n_experts * m.expert_params)
+    return (m.total - experts) * width.other + experts * width.experts
 
 
 @dataclass

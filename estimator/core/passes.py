@@ -1,4 +1,4 @@
-"""One forward pass over T new tokens per sequence with L tokens already cached (docs/estimator.md).
+"""One forward pass over T new tokens per sequence with L tokens already cached (docs/estimator.md §3).
 
     t_pass = max(FLOPs / (peak * eff_c), bytes / (bandwidth * eff_m)) + t_fixed
 
@@ -30,7 +30,7 @@ BOUND_NAMES = np.array(["memory", "compute", "overhead"], dtype=object)
 def expert_coverage(n_experts: np.ndarray | float, top_k: np.ndarray | float, tokens: np.ndarray | float) -> np.ndarray:
     """Expected routed experts touched per MoE layer by `tokens` tokens, uniform routing.
 
-    `E * (1 - (1 - k/E)**T)`: T=1 gives k, T=256 with E=128, k=8 gives ~E (docs/estimator.md). An upper
+    `E * (1 - (1 - k/E)**T)`: T=1 gives k, T=256 with E=128, k=8 gives ~E (docs/estimator.md §3). An upper
     bound in practice, trained routers are skewed (docs/diffusion.md §2.3). Dense models: 0.
     """
     experts = np.asarray(n_experts, dtype=np.float64)
@@ -44,6 +44,28 @@ def expert_coverage(n_experts: np.ndarray | float, top_k: np.ndarray | float, to
         e, kk, t = (np.broadcast_to(a, shape)[moe] for a in (experts, k, tokens))
         touched[moe] = e * -np.expm1(t * np.log1p(-kk / e))
     return touched
+
+
+@dataclass(frozen=True)
+class WeightBytes:
+    """Bytes per weight of a file's two tensor groups: the routed experts and everything else.
+
+    Most formats store both at one width; llama.cpp's MXFP4 MoE files keep the experts in MXFP4
+    and every other tensor in Q8_0 (`hardware.NON_EXPERT_BITS`; docs/estimator.md §3).
+    """
+
+    experts: np.ndarray
+    other: np.ndarray
+
+    @classmethod
+    def of(cls, bytes_per_weight: "np.ndarray | float | WeightBytes") -> "WeightBytes":
+        if isinstance(bytes_per_weight, WeightBytes):
+            return bytes_per_weight
+        width = np.asarray(bytes_per_weight, dtype=np.float64)
+        return cls(width, width)
+
+    def __getitem__(self, rows) -> "WeightBytes":
+        return WeightBytes(self.experts[rows], self.other[rows])
 
 
 @dataclass
@@ -67,7 +89,7 @@ class PassCost:
 
 def pass_cost(
     m: ModelArrays,
-    bytes_per_weight: np.ndarray,
+    bytes_per_weight: np.ndarray | WeightBytes,
     kv_bytes_per_elem: np.ndarray | float,
     *,
     tokens: np.ndarray | float,
@@ -97,8 +119,10 @@ def pass_cost(
     # A pass that projects no logits (a diffusion commit) does not read the LM head; a tied one
     # is still read when it serves as the self-conditioning embedding.
     head_unread = np.where((logits_rows > 0) | (self_conditioning & m.tied), 0.0, m.lm_head)
-    weights = m.dense_params - m.skipped_per_pass - head_unread + embedding_read + touched * m.expert_params
-    weight_bytes = weights * bytes_per_weight
+    expert_weights = touched * m.expert_params
+    weights = m.dense_params - m.skipped_per_pass - head_unread + embedding_read + expert_weights
+    width = WeightBytes.of(bytes_per_weight)
+    weight_bytes = (weights - expert_weights) * width.other + expert_weights * width.experts
 
     keys_mean = cached + np.where(causal, (tokens + 1.0) / 2.0, tokens)
     routed = m.top_k * m.expert_params          # parameters of the k experts a token goes through

@@ -267,7 +267,7 @@ def prepare(frame: pd.DataFrame, priors: dict, *, configuration: str = "verdict"
     w = _workload(frame, constants, m, base_rt)
     dq_class = priors_mod.dequant_class(coded(frame, "quant_name"), q.family, col(frame, "bits_per_weight"))
     peaks = runtime_peaks(frame, q.compute_dtype, base_rt, dq_class, kind)
-    bpw = q.bytes_per_weight
+    bpw = q.weight_bytes
 
     overhead = _lookup(constants["memory_overhead_gb"], kind, constants["memory_overhead_gb"]["*"]) * GIB
     memory = _memory(m, bpw, w, overhead)

@@ -16,6 +16,8 @@ from estimator.core.devdata import parse_test, runtime_of
     ("llama.cpp (llama-bench, -fa 1, -ub 2048, mmap 0)", "05a6f0e89 (b8038)", "llama-cpp"),
     ("MLC LLM", "mlc-llm 8e94910 + relax e5ca38d (2023-10-04)", "mlc-llm@2023"),
     ("vLLM", "acbed3e (2023-10-06)", "vllm@2023"),
+    ("vLLM", "0.7.3 (CUDA 12.5)", "vllm"),
+    ("SGLang", "0.5.6 (CUDA 12.8, torch 2.9.1)", "sglang"),
     ("ExLlamaV2", "exllamav2 9d6fdb9 (2023-10-05)", "exllama@2023"),
     ("ExLlama (README column 'exllama'; v1/v2 not stated)", "not stated", "exllama@2023"),
     ("ExLlama (README column 'exllama'; v1/v2 not stated)", "not stated", "exllama"),

@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 
 from estimator.core import pipeline
+from estimator.core.architecture import model_arrays
+from estimator.core.memory import memory_breakdown
+from estimator.core.passes import WeightBytes
 from estimator.core.units import GIB
 from estimator.tests.core.conftest import (
     BF16, DEEPSEEK_V3, DIFFUSION_GEMMA, F16, GEMMA_3_27B, LLAMA_31_8B, Q8_0, TEST_GPU, TEST_MAC, frame,
@@ -251,3 +254,18 @@ def test_it_holds_no_kv_cache_for_full_attention_diffusion_without_a_cache(unit_
     assert none["mem_kv_cache_bytes"] == 0
     assert dual["mem_kv_cache_bytes"] == 768 * 32 * 2 * 32 * 128 * 2
     assert none["mem_total_bytes"] == pytest.approx(dual["mem_total_bytes"] - dual["mem_kv_cache_bytes"])
+
+
+
+def test_it_sizes_the_experts_and_the_other_tensors_at_their_own_widths():
+    # Diffusion Gemma's 128 experts hold 128 x (25.2e9 - 3.8e9) / 120 = 22.827e9 weights, the other
+    # 25.2e9 - 22.827e9 = 2.373e9. MXFP4 experts (0.53125 B) + Q8_0 elsewhere (1.0625 B):
+    # 22.827e9 x 0.53125 + 2.373e9 x 1.0625 = 12.127e9 + 2.522e9 = 14.649e9 B.
+    m = model_arrays(frame(DIFFUSION_GEMMA))
+    experts = 128 * (25.2e9 - 3.8e9) / 120
+    width = WeightBytes(experts=np.array([0.53125]), other=np.array([1.0625]))
+    need = memory_breakdown(m, width, np.array([2.0]), batch=np.array([1.0]), context=np.array([0.0]),
+                            pass_tokens=np.array([1.0]), logits_rows=np.array([1.0]), overhead=np.array([0.0]))
+    assert need.weights_experts[0] == pytest.approx(experts * 0.53125)
+    assert need.weights_floor[0] == pytest.approx(experts * 0.53125 + (25.2e9 - experts) * 1.0625)
+    assert need.weights_floor[0] == pytest.approx(14.649e9, rel=1e-4)

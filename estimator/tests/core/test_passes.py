@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from estimator.core import pipeline
 from estimator.core.architecture import model_arrays
-from estimator.core.passes import expert_coverage, pass_cost
+from estimator.core.hardware import quant_arrays
+from estimator.core.passes import WeightBytes, expert_coverage, pass_cost
 from estimator.tests.core.conftest import BF16, DIFFUSION_GEMMA, LLAMA_31_8B, TEST_GPU, frame
 
 
@@ -101,3 +103,21 @@ def test_it_does_not_read_the_lm_head_in_a_pass_that_projects_no_logits():
                        logits_rows=256.0, self_conditioning=True)
     assert g_commit.weight_bytes[0] == pytest.approx((25.2e9 - 128 * x - head + touched * x) * 2)
     assert g_step.weight_bytes[0] == pytest.approx((25.2e9 - 128 * x + touched * x) * 2)
+
+
+def test_it_reads_the_experts_and_the_other_tensors_at_their_own_widths():
+    # An MXFP4 MoE GGUF: experts at 4.25 bits (0.53125 B), everything else at Q8_0's 8.5 (1.0625 B).
+    m = model_arrays(frame(DIFFUSION_GEMMA))
+    x = (25.2e9 - 3.8e9) / 120
+    dense = 25.2e9 - 128 * x
+    width = WeightBytes(experts=np.array([0.53125]), other=np.array([1.0625]))
+    one = pass_cost(m, width, 2.0, tokens=1.0, batch=1.0, cached=0.0, causal=True, logits_rows=1.0)
+    assert one.weight_bytes[0] == pytest.approx(dense * 1.0625 + 8 * x * 0.53125)
+    assert one.weights[0] == pytest.approx(dense + 8 * x)
+
+
+def test_it_gives_llama_cpp_mxfp4_moe_files_q8_0_outside_the_experts():
+    quants = quant_arrays(pd.DataFrame({"quant_name": ["MXFP4 (GGUF)", "Q4_K_M"], "bits_per_weight": [4.25, 4.8944],
+                                        "compute_dtype": ["fp16", "fp16"], "quant_family": ["GGUF", "GGUF k-quant mix"]}))
+    assert quants.weight_bytes.experts.tolist() == pytest.approx([4.25 / 8, 4.8944 / 8])
+    assert quants.weight_bytes.other.tolist() == pytest.approx([8.5 / 8, 4.8944 / 8])
