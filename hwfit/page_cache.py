@@ -27,7 +27,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
-from estimator.services.catalog_cache import catalog_version
+from estimator.services.catalog_cache import catalog_version, version_held
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,13 @@ class PageCacheMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
+        if request.method != "GET":
+            return self._kept(request, self.get_response(request))
+        # The page's key and the page itself are at the same version, read once.
+        with version_held():
+            return self._kept(request, self.get_response(request))
+
+    def _kept(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         key = getattr(request, "_page_cache_key", None)
         if key is None or getattr(request, "_page_cache_hit", False):
             return response

@@ -79,3 +79,11 @@ def test_a_cache_outage_means_rendering_never_an_error(client):
         calls, html, new_nonce = renders(client, MODEL_PAGE)
         assert caches["default"].degraded
     assert calls == 1 and html == expected.replace(nonce, new_nonce)
+
+
+def test_a_page_request_reads_the_catalog_version_once(client):
+    from estimator.services import catalog_cache
+
+    with mock.patch.object(catalog_cache, "_read_version", wraps=catalog_cache._read_version) as read:
+        client.get(MODEL_PAGE)  # the page's key, then the catalog the page computes with
+    assert read.call_count == 1
