@@ -47,6 +47,8 @@ def fresh_estimator_memory():
     from django.core.cache import caches
 
     from estimator.services import catalog_cache
+    from hwfit import page_cache
 
     catalog_cache.forget()
+    page_cache.forget()
     caches["default"].clear()

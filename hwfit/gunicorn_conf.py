@@ -10,8 +10,10 @@ import os
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, 2 * multiprocessing.cpu_count())))
-# Threads per worker: requests are CPU-bound (numpy, JSON), so more processes beat more threads.
-threads = int(os.environ.get("GUNICORN_THREADS", 1))
+# Threads per worker (gthread workers): a request spends part of its time waiting on PostgreSQL
+# and Redis, and gthread keeps connections alive where sync workers close each one. Measured with
+# bench/load.py (32 connections, 2 cores): 4 threads served ~1.3x the requests/s of sync workers.
+threads = int(os.environ.get("GUNICORN_THREADS", 4))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 60))
 graceful_timeout = 30
 keepalive = 5

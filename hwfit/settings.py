@@ -103,6 +103,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "hwfit.middleware.RejectNulQueryMiddleware",
     "hwfit.middleware.AdminLoginThrottleMiddleware",
+    # Last, so that a kept page is served after the checks above (see hwfit/page_cache.py).
+    "hwfit.page_cache.PageCacheMiddleware",
 ]
 
 if PRODUCTION:

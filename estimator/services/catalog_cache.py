@@ -28,7 +28,9 @@ import pickle
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +111,33 @@ def _release() -> str:
     return hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest()
 
 
+# Inside `version_held()`: the version once read, so that a request reads it once (and computes
+# everything at that one version).
+_held: ContextVar[list[str] | None] = ContextVar("catalog_version_held", default=None)
+
+
+@contextmanager
+def version_held() -> Iterator[None]:
+    """Within the block, the catalog's version is read at most once (a GET request: it edits nothing)."""
+    token = _held.set([])
+    try:
+        yield
+    finally:
+        _held.reset(token)
+
+
 def catalog_version() -> str:
     """A short digest that changes whenever a row the estimator reads changes (one query, one cache get)."""
+    held = _held.get()
+    if held:
+        return held[0]
+    version = _read_version()
+    if held is not None:
+        held.append(version)
+    return version
+
+
+def _read_version() -> str:
     with connection.cursor() as cursor:
         cursor.execute(_fingerprint_sql())
         rows = cursor.fetchall()
