@@ -21,6 +21,21 @@ class CalibrationRequestForm(forms.Form):
     preset = forms.ChoiceField(choices=[("", "the device kind's grid")] + [(p, p) for p in PRESETS], required=False)
     threads = forms.IntegerField(min_value=1, required=False, help_text="torch CPU threads (CPU hosts)")
 
+    def request_run(self, *, requested_by) -> CalibrationRun | None:
+        """The queued run (sent to the device's workers on commit), or None with the reason as a form error.
+
+        The admin's request view and the calibration page both request runs through here.
+        """
+        if not self.is_valid():
+            return None
+        try:
+            return runs_service.calibration_run_request(
+                device=self.cleaned_data["device"], requested_by=requested_by,
+                preset=self.cleaned_data["preset"] or None, threads=self.cleaned_data["threads"])
+        except ValueError as exc:
+            self.add_error(None, str(exc))
+            return None
+
 
 @admin.register(CalibrationRun)
 class CalibrationRunAdmin(admin.ModelAdmin):
@@ -43,16 +58,10 @@ class CalibrationRunAdmin(admin.ModelAdmin):
     def request_view(self, request):
         """Request a calibration of a device: a queued run, sent to the device's workers on commit."""
         form = CalibrationRequestForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                run = runs_service.calibration_run_request(
-                    device=form.cleaned_data["device"], requested_by=request.user,
-                    preset=form.cleaned_data["preset"] or None, threads=form.cleaned_data["threads"])
-            except ValueError as exc:
-                form.add_error(None, str(exc))
-            else:
-                self.message_user(request, f"Calibration run #{run.pk} queued on {run.queue}.", messages.SUCCESS)
-                return redirect(reverse("calibration-run", args=[run.pk]))
+        run = form.request_run(requested_by=request.user) if request.method == "POST" else None
+        if run is not None:
+            self.message_user(request, f"Calibration run #{run.pk} queued on {run.queue}.", messages.SUCCESS)
+            return redirect(reverse("calibration-run", args=[run.pk]))
         context = {**self.admin_site.each_context(request), "form": form, "title": "Request a calibration",
                    "opts": self.model._meta}
         return render(request, "admin/estimator/form_page.html", context)

@@ -10,7 +10,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from estimator.admin import CalibrationRequestForm
-from estimator.calibration import runs as runs_service
 
 from estimator.calibration.ledger import accuracy_ledger
 from estimator.calibration.workers import live_workers
@@ -31,15 +30,9 @@ def calibration_home(request, form: CalibrationRequestForm | None = None, status
 def calibration_request(request):
     """Staff request a calibration of a device; the run page then follows it live."""
     form = CalibrationRequestForm(request.POST)
-    if form.is_valid():
-        try:
-            run = runs_service.calibration_run_request(
-                device=form.cleaned_data["device"], requested_by=request.user,
-                preset=form.cleaned_data["preset"] or None, threads=form.cleaned_data["threads"])
-        except ValueError as exc:
-            form.add_error(None, str(exc))
-        else:
-            return redirect("calibration-run", pk=run.pk)
+    run = form.request_run(requested_by=request.user)
+    if run is not None:
+        return redirect("calibration-run", pk=run.pk)
     return calibration_home(request, form=form, status=400)
 
 

@@ -154,3 +154,17 @@ def test_staff_request_a_calibration_from_the_page(client, staff_user, django_ca
         response = client.post("/calibration/request/", {"device": device.pk, "preset": "tiny"})
     run = CalibrationRun.objects.get()
     assert response.url == f"/calibration/runs/{run.pk}/" and run.requested_by == staff_user and len(callbacks) == 1
+
+
+def test_staff_request_a_calibration_from_the_admin(admin_client, admin_user, django_capture_on_commit_callbacks):
+    url = "/admin/estimator/calibrationrun/request/"
+    assert admin_client.get("/admin/estimator/calibrationrun/add/").url == url   # "add" is this request form
+    response = admin_client.post(url, {"device": "", "preset": "tiny"})
+    assert response.status_code == 200 and "This field is required." in response.content.decode()
+    assert not CalibrationRun.objects.exists()
+    device = Device.objects.get(slug="amd-epyc-9654-genoa")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = admin_client.post(url, {"device": device.pk, "preset": "tiny", "threads": 1})
+    run = CalibrationRun.objects.get()
+    assert response.url == f"/calibration/runs/{run.pk}/"
+    assert run.requested_by == admin_user and run.status == "queued" and len(callbacks) == 1
