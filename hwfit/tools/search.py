@@ -76,48 +76,42 @@ def _sorted(queryset: QuerySet, sort: str, sorts: dict[str, tuple[str, str]], er
     return queryset.order_by(expression, "name"), sort
 
 
+def _listing(queryset: QuerySet, params, *, choice: tuple[str, list[str], str], exact: str,
+             search: tuple[str, ...], sorts: dict[str, tuple[str, str]]) -> Listing:
+    """A list page's rows: one field chosen from its values, one matched exactly (any case), free
+    text over `search`, a sort; a bad choice or sort is an error naming its parameter."""
+    field, values, label = choice
+    errors: dict[str, list[str]] = {}
+    q, chosen, exact_value = (params.get(name, "").strip() for name in ("q", field, exact))
+    filters = {}
+    if chosen and chosen not in values:
+        errors[field] = [f"Unknown {label} {chosen!r}: one of {', '.join(values)}."]
+    elif chosen:
+        queryset = queryset.filter(**{field: chosen})
+        filters[field] = chosen
+    if exact_value:
+        exact_value = " ".join(words(exact_value))
+        queryset = queryset.filter(**{f"{exact}__iexact": exact_value})
+        filters[exact] = exact_value
+    queryset = _matching(queryset, q, search)
+    queryset, sort = _sorted(queryset, params.get("sort", "name").strip() or "name", sorts, errors)
+    if errors:
+        queryset = queryset.none()
+    return Listing(rows=queryset, q=" ".join(words(q)), sort=sort, filters=filters, errors=errors)
+
+
 def device_listing(params) -> Listing:
     devices = Device.objects.only("name", "slug", "vendor", "kind", "memory_gb", "memory_bandwidth_gbs", "bf16_tflops",
                                   "fp16_tflops", "tdp_w", "launch_year", "launch_price_usd")
-    errors: dict[str, list[str]] = {}
-    q, kind, vendor = params.get("q", "").strip(), params.get("kind", "").strip(), params.get("vendor", "").strip()
-    filters = {}
-    if kind and kind not in DeviceKind.values:
-        errors["kind"] = [f"Unknown kind {kind!r}: one of {', '.join(DeviceKind.values)}."]
-    elif kind:
-        devices = devices.filter(kind=kind)
-        filters["kind"] = kind
-    if vendor:
-        vendor = " ".join(words(vendor))
-        devices = devices.filter(vendor__iexact=vendor)
-        filters["vendor"] = vendor
-    devices = _matching(devices, q, DEVICE_SEARCH)
-    devices, sort = _sorted(devices, params.get("sort", "name").strip() or "name", DEVICE_SORTS, errors)
-    if errors:
-        devices = devices.none()
-    return Listing(rows=devices, q=" ".join(words(q)), sort=sort, filters=filters, errors=errors)
+    return _listing(devices, params, choice=("kind", DeviceKind.values, "kind"), exact="vendor",
+                    search=DEVICE_SEARCH, sorts=DEVICE_SORTS)
 
 
 def model_listing(params) -> Listing:
     models = ModelArchitecture.objects.only("name", "slug", "family", "org", "generation_mode", "total_params_b",
                                             "active_params_b", "n_experts", "max_context")
-    errors: dict[str, list[str]] = {}
-    q, mode, family = params.get("q", "").strip(), params.get("generation_mode", "").strip(), params.get("family", "").strip()
-    filters = {}
-    if mode and mode not in GenerationMode.values:
-        errors["generation_mode"] = [f"Unknown generation mode {mode!r}: one of {', '.join(GenerationMode.values)}."]
-    elif mode:
-        models = models.filter(generation_mode=mode)
-        filters["generation_mode"] = mode
-    if family:
-        family = " ".join(words(family))
-        models = models.filter(family__iexact=family)
-        filters["family"] = family
-    models = _matching(models, q, MODEL_SEARCH)
-    models, sort = _sorted(models, params.get("sort", "name").strip() or "name", MODEL_SORTS, errors)
-    if errors:
-        models = models.none()
-    return Listing(rows=models, q=" ".join(words(q)), sort=sort, filters=filters, errors=errors)
+    return _listing(models, params, choice=("generation_mode", GenerationMode.values, "generation mode"),
+                    exact="family", search=MODEL_SEARCH, sorts=MODEL_SORTS)
 
 
 @dataclass
