@@ -51,8 +51,15 @@ browser:
 		exit 1; \
 	fi
 
+# The suite runs on PostgreSQL and Redis when they answer locally (as CI does); without them the
+# tests that need one are skipped, naming the variable to set.
 test: setup-dev browser
 	$(BIN)/python manage.py makemigrations --check --dry-run
+	@if [ -z "$$DATABASE_URL" ] && pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then \
+		export DATABASE_URL=postgres://postgres@127.0.0.1:5432/test; fi; \
+	if [ -z "$$CELERY_BROKER_URL" ] && redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then \
+		export CELERY_BROKER_URL=redis://127.0.0.1:6379/0; fi; \
+	echo "tests on $${DATABASE_URL:-SQLite}, broker $${CELERY_BROKER_URL:-none (in-process)}"; \
 	$(BIN)/python -m pytest
 
 # Re-import the sourced CSVs (fixtures/sources, or HWFIT_SHARED_DATA) into a scratch database

@@ -22,6 +22,20 @@ def pytest_sessionstart(session):
         raise pytest.UsageError("CI=true but " + "; ".join(problems))
 
 
+def pytest_collection_modifyitems(config, items):
+    # Away from CI a contributor may have neither service: what needs one is skipped with the
+    # variable to set (under CI, pytest_sessionstart has already refused to run without them).
+    if on_ci():
+        return
+    missing = {"postgres": connection.vendor != "postgresql", "worker": not settings.CELERY_BROKER_URL}
+    reasons = {"postgres": "needs PostgreSQL: set DATABASE_URL (make test uses a local one when it answers)",
+               "worker": "needs Redis as the broker: set CELERY_BROKER_URL (make test uses a local one)"}
+    for item in items:
+        for marker, absent in missing.items():
+            if absent and item.get_closest_marker(marker):
+                item.add_marker(pytest.mark.skip(reason=reasons[marker]))
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     # Every database test sees the catalog a fresh `make run` serves; each test's changes roll back.

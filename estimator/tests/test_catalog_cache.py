@@ -59,6 +59,7 @@ def test_an_admin_edit_invalidates_the_compatibility_table(api, client, staff_us
     assert device_names(api) == {"RTX 4090 (renamed)"}
 
 
+@pytest.mark.postgres
 def test_a_change_written_by_another_process_is_seen(api):
     device_names(api)
     # No signal in this process: only the database says the row changed (its updated_at).
