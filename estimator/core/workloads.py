@@ -22,6 +22,14 @@ from estimator.core.passes import BOUND_COMPUTE, BOUND_MEMORY, BOUND_OVERHEAD, P
 from estimator.core.units import ACT_BYTES
 
 PARALLEL_NONE, PARALLEL_TENSOR, PARALLEL_LAYERS = 0, 1, 2
+# llama.cpp pipelines the ubatches of ONE llama_decode call across layer-split devices (PR #6017,
+# "llama : add pipeline parallelism support": llama_decode splits a batch of up to n_batch tokens
+# into n_ubatch ubatches and queues them asynchronously); a prompt longer than n_batch is several
+# calls (llama-bench `test_prompt`: llama_decode per min(n_prompt - n_processed, n_batch) tokens;
+# n_batch 2048, n_ubatch 512 by default). So at most n_batch / n_ubatch = 4 chunks pipeline.
+# Check: 8B Q4_K_M pp4096 on 2 / 4 / 8 RTX 4090s runs 1.60 / 2.37 / 2.87 x one 4090 (dev rows);
+# 4 chunks per call give 1.60 / 2.29 / 2.91, all 8 chunks at once 1.78 / 2.91 / 4.27.
+LAYER_SPLIT_BATCH_TOKENS = 2048
 PARALLEL_MODES = {"none": PARALLEL_NONE, "tensor": PARALLEL_TENSOR, "layers": PARALLEL_LAYERS}
 
 # "auto": the runtime's own scheme (`diffusion_cache_of_runtime`).
@@ -50,6 +58,8 @@ class Slot:
     # Independent passes (prefill chunks) pipeline across layer-split devices; dependent ones
     # (decode steps, denoising steps) do not.
     pipelined: bool = False
+    # How many of those passes pipeline together (the runtime synchronises between groups).
+    pipeline_depth: np.ndarray | float = np.inf
 
 
 @dataclass
@@ -153,11 +163,13 @@ def reduce(slots: list[Slot], ex: Execution) -> Reduced:
         shape = cost.flops.shape
         count = np.broadcast_to(slot.count, shape)
         # llama.cpp's layer split pipelines independent chunks: with k chunks over n devices the
-        # pass takes (k + n - 1) / n stage-times of 1/n pass each instead of k passes.
+        # pass takes (k + n - 1) / n stage-times of 1/n pass each instead of k passes. Only the
+        # chunks of one llama_decode call pipeline (`LAYER_SPLIT_BATCH_TOKENS`): k is capped there.
         dev = on_device
         if slot.pipelined and any_layers:
             pipe = layers & (count > 0)
-            dev = on_device * np.where(pipe, (count + n - 1.0) / (n * np.maximum(count, 1.0)), 1.0)
+            k = np.maximum(np.minimum(count, slot.pipeline_depth), 1.0)
+            dev = on_device * np.where(pipe, (k + n - 1.0) / (n * k), 1.0)
         host = np.zeros(shape)
         device_bytes = cost.bytes * dev
         if any_offload:
@@ -265,13 +277,15 @@ def prefill_slots(m: ModelArrays, bpw, kv_b, *, prompt, chunk, batch=1.0, cached
 
     Chunks are taken equal (P / ceil(P/chunk)); the mean cached length over them is
     `cached + (P - T)/2`. Only the last token's logits are projected (one row per sequence).
+    Across layer-split devices the chunks of one `LAYER_SPLIT_BATCH_TOKENS` call pipeline.
     """
     prompt = np.asarray(prompt, dtype=np.float64)
     n_chunks = np.maximum(np.ceil(prompt / chunk), 1.0)
     tokens = prompt / n_chunks
     cost = pass_cost(m, bpw, kv_b, tokens=tokens, batch=batch, cached=cached + (prompt - tokens) / 2.0,
                      causal=True, logits_rows=1.0 / n_chunks)
-    return [Slot(np.where(prompt > 0, n_chunks, 0.0), cost, pipelined=True)]
+    depth = np.maximum(np.floor(LAYER_SPLIT_BATCH_TOKENS / np.maximum(tokens, 1.0)), 1.0)
+    return [Slot(np.where(prompt > 0, n_chunks, 0.0), cost, pipelined=True, pipeline_depth=depth)]
 
 
 def steps_per_block(block: np.ndarray, tokens_per_forward: np.ndarray, steps: np.ndarray) -> np.ndarray:
