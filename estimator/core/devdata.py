@@ -166,6 +166,14 @@ def runtime_of(engine: str, build: str, note: str = "") -> str:
     return f"{runtime}@2023" if old else runtime
 
 
+def flash_attention_of(runtime: str, engine: str, note: str) -> float:
+    """1 where a llama.cpp row states -fa 1 (engine or note 'fa=1'), 0 for its other rows: llama-bench
+    ran without flash attention unless told (`flash_attn` default false); NaN (fused) elsewhere."""
+    if runtime.split("@")[0] != "llama-cpp":
+        return np.nan
+    return 1.0 if re.search(r"-fa 1\b|\bfa=1\b", f"{engine} {note}") else 0.0
+
+
 def parse_test(metric: str, test: str) -> dict[str, float]:
     """Workload of a measured row from `metric` and `prompt_or_gen_len` (README conventions)."""
     match = re.match(r"(tg|pp)(\d+)(?:@d(\d+))?", test)
@@ -210,6 +218,7 @@ def measured_rows(runs: pd.DataFrame, models: pd.DataFrame, quants: pd.DataFrame
     tests = pd.DataFrame([parse_test(m, str(t)) for m, t in zip(runs["metric"], runs["prompt_or_gen_len"])])
     runtime = [runtime_of(str(e), str(b), str(n)) for e, b, n in zip(runs["engine"], runs["engine_build"], runs["note"])]
     chunk = [2048.0 if "-ub 2048" in str(e) else np.nan for e in runs["engine"]]
+    flash = [flash_attention_of(r, str(e), str(n)) for r, e, n in zip(runtime, runs["engine"], runs["note"])]
     parallel = ["layers" if r.split("@")[0] in LAYER_SPLIT_RUNTIMES else "tensor" for r in runtime]
     excluded = [
         "; ".join(f"{what}: {why}" for what, why in (("model", a), ("format", b), ("device", c)) if why)
@@ -221,6 +230,7 @@ def measured_rows(runs: pd.DataFrame, models: pd.DataFrame, quants: pd.DataFrame
         "runtime": runtime, "n_devices": runs["n_devices"].astype(float).to_numpy(), "parallel": parallel,
         "test": runs["prompt_or_gen_len"].to_numpy(), "measured_tok_s": runs["tokens_per_s"].astype(float).to_numpy(),
         "model_index": m_idx, "quant_index": q_idx, "device_index": d_idx, "prefill_chunk": chunk,
+        "flash_attention": flash,
         "gen_len": 256.0, "block_size": np.nan, "tokens_per_forward": np.nan, "steps_per_block": np.nan,
         "diffusion_cache": "dual", "excluded": excluded, **{c: tests[c].to_numpy() for c in tests.columns},
     })
@@ -306,7 +316,7 @@ def diffusion_rows(runs: pd.DataFrame, models: pd.DataFrame, quants: pd.DataFram
     return pd.DataFrame.from_records(records)
 
 
-_WORKLOAD_COLUMNS = ("runtime", "n_devices", "parallel", "prefill_chunk", "gen_len", "block_size",
+_WORKLOAD_COLUMNS = ("runtime", "n_devices", "parallel", "prefill_chunk", "flash_attention", "gen_len", "block_size",
                      "tokens_per_forward", "steps_per_block", "diffusion_cache", "decode_context",
                      "prompt_len", "prefill_depth")
 

@@ -39,6 +39,7 @@ WORKLOAD_DEFAULTS: dict[str, Any] = {
     "steps_per_block": np.nan,
     "diffusion_cache": "auto",        # family A: auto (the runtime's: SGLang none, else dual) | none | prefix | dual
     "prefill_chunk": np.nan,
+    "flash_attention": np.nan,        # 1 fused attention, 0 the unfused score matrices; NaN = fused (passes.py)
     "host_memory_gb": 64.0,           # host RAM for partial offload
     "host_memory_bandwidth_gbs": 60.0,  # dual-channel DDR5 as read by a CPU
     "host_tflops": 1.0,               # CPU FP32 throughput for offloaded layers

@@ -24,6 +24,14 @@ from estimator.core.architecture import ModelArrays, attention_flops, kv_element
 from estimator.core.units import ACT_BYTES, LOGIT_BYTES
 
 BOUND_MEMORY, BOUND_COMPUTE, BOUND_OVERHEAD = 0, 1, 2
+# Attention without a fused (flash) kernel materialises the scores: llama.cpp's graph without
+# -fa writes KQ = K x Q in f32, softmax reads and rewrites it, and KQV reads it: four passes of
+# 4 bytes over every (query, key, head) score (`build_attn` / `ggml_soft_max_ext` in llama.cpp;
+# llama-bench ran with flash_attn off by default). These kernels are memory-bound, in series with
+# the GEMMs: the traffic is timed at the memory bandwidth and added (workloads.reduced_time),
+# not hidden under the roofline's max(). Fused kernels (FlashAttention, llama.cpp -fa 1) keep
+# the scores on chip: no traffic.
+SCORE_BYTES = 4.0 * 4.0
 BOUND_NAMES = np.array(["memory", "compute", "overhead"], dtype=object)
 
 
@@ -81,6 +89,7 @@ class PassCost:
     kv_bytes: np.ndarray
     other_bytes: np.ndarray      # logits and self-conditioning buffers
     tokens: np.ndarray           # batch * T: tokens through the weights in this pass
+    score_bytes: np.ndarray      # unfused attention's score matrices (SCORE_BYTES a score; 0 when fused)
 
     @property
     def bytes(self) -> np.ndarray:
@@ -98,6 +107,7 @@ def pass_cost(
     causal: np.ndarray | bool,
     logits_rows: np.ndarray | float,
     self_conditioning: np.ndarray | bool = False,
+    fused_attention: np.ndarray | bool = True,
 ) -> PassCost:
     """FLOPs and bytes of one pass: `tokens` new tokens per sequence, `batch` sequences, `cached` keys.
 
@@ -105,6 +115,7 @@ def pass_cost(
     `cached + (T+1)/2` keys; otherwise bidirectionally (a diffusion block): `cached + T` keys.
     logits_rows: rows per sequence projected through the LM head (AR decode: T; llama.cpp prefill:
     1; a diffusion step: the block). Dequantisation work is added at timing (`weights` x ops).
+    fused_attention: False where attention materialises its scores (SCORE_BYTES).
     """
     tokens = np.asarray(tokens, dtype=np.float64)
     batch = np.asarray(batch, dtype=np.float64)
@@ -135,6 +146,8 @@ def pass_cost(
     with np.errstate(divide="ignore", invalid="ignore"):
         expert_tokens = np.where(touched > 0, routed_tokens * m.top_k / touched, 0.0)
     attn = batch * attention_flops(m, tokens, keys_mean)
+    scores = np.where(np.asarray(fused_attention, dtype=bool), 0.0,
+                      batch * tokens * attention_scores(m, keys_mean) * SCORE_BYTES)
 
     kv_bytes = batch * kv_elements(m, cached + tokens) * kv_bytes_per_elem
     logits = batch * logits_rows * m.vocab * LOGIT_BYTES * 2.0
@@ -150,4 +163,11 @@ def pass_cost(
         kv_bytes=nan0(kv_bytes),
         other_bytes=nan0(logits + selfcond),
         tokens=routed_tokens,
+        score_bytes=nan0(scores),
     )
+
+
+def attention_scores(m: ModelArrays, keys_mean: np.ndarray | float) -> np.ndarray:
+    """Scores one query token computes over all layers and heads (sliding layers see their window)."""
+    keys_mean = np.asarray(keys_mean, dtype=np.float64)
+    return m.n_heads * (m.n_local_layers * np.minimum(keys_mean, m.sliding_window) + m.n_global_layers * keys_mean)

@@ -115,6 +115,7 @@ class _Workload:
     steps_given: np.ndarray      # the scenario set steps_per_block itself (no tokens-per-forward sensitivity)
     cache: Coded                 # diffusion cache
     image: np.ndarray
+    fused: np.ndarray            # fused (flash) attention; NaN given = fused (passes.SCORE_BYTES)
 
 
 def _workload(frame: pd.DataFrame, constants: dict, m: ModelArrays, base_rt: Coded) -> _Workload:
@@ -148,6 +149,7 @@ def _workload(frame: pd.DataFrame, constants: dict, m: ModelArrays, base_rt: Cod
         steps_given=~np.isnan(col(frame, "steps_per_block")),
         cache=_cache_of_runtime(coded(frame, "diffusion_cache"), base_rt),
         image=flag(frame, "image_input"),
+        fused=np.nan_to_num(col(frame, "flash_attention"), nan=1.0) > 0.5,
     )
 
 
@@ -207,18 +209,20 @@ def _reduced(m: ModelArrays, bpw: np.ndarray, w: _Workload, ex: Execution,
              b_eval: np.ndarray) -> dict[str, Reduced | tuple[Reduced, np.ndarray]]:
     """Every workload's efficiency-free pass terms; a workload equal to another shares its terms."""
     n = len(w.batch)
-    kv_b, decode_ctx = w.kv_bytes, w.decode_context
+    kv_b, decode_ctx, fused = w.kv_bytes, w.decode_context, w.fused
     any_batch = not np.all(w.batch == 1)
     reduced = {
-        "decode": reduce(decode_slots(m, bpw, kv_b, batch=w.batch, context=decode_ctx), ex),
-        "prefill": reduce(prefill_slots(m, bpw, kv_b, prompt=w.prompt, chunk=w.chunk, cached=w.depth), ex),
+        "decode": reduce(decode_slots(m, bpw, kv_b, batch=w.batch, context=decode_ctx, fused_attention=fused), ex),
+        "prefill": reduce(prefill_slots(m, bpw, kv_b, prompt=w.prompt, chunk=w.chunk, cached=w.depth,
+                                        fused_attention=fused), ex),
 
-        "decode_max_batch": reduce(decode_slots(m, bpw, kv_b, batch=b_eval, context=decode_ctx), ex),
+        "decode_max_batch": reduce(decode_slots(m, bpw, kv_b, batch=b_eval, context=decode_ctx, fused_attention=fused), ex),
     }
-    reduced["decode1"] = reduce(decode_slots(m, bpw, kv_b, batch=1.0, context=decode_ctx), ex) if any_batch else reduced["decode"]
+    reduced["decode1"] = reduce(decode_slots(m, bpw, kv_b, batch=1.0, context=decode_ctx, fused_attention=fused), ex) \
+        if any_batch else reduced["decode"]
     # The first token's pass decodes right after the prompt: the batch-1 decode when they coincide.
     reduced["first_token"] = reduced["decode1"] if np.array_equal(decode_ctx, w.prompt + w.depth) else \
-        reduce(decode_slots(m, bpw, kv_b, batch=1.0, context=w.prompt + w.depth), ex)
+        reduce(decode_slots(m, bpw, kv_b, batch=1.0, context=w.prompt + w.depth, fused_attention=fused), ex)
     if m.is_diffusion.any():
         # Diffusion passes only for the diffusion rows (a few models of a catalog matrix).
         rows = np.flatnonzero(m.is_diffusion)

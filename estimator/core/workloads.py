@@ -99,6 +99,7 @@ class Reduced:
     expert: np.ndarray    # s of the routed-expert GEMMs at eff_c = 1
     expert_tokens: np.ndarray  # tokens per touched expert (sets the small-GEMM efficiency)
     attention: np.ndarray  # s of attention at eff_attn = 1
+    scores: np.ndarray    # s of unfused attention's score traffic at eff_m = 1 (passes.SCORE_BYTES)
     dequant: np.ndarray   # s at eff_c = 1 per dequant op per weight (vector ALUs; 0 if their rate is unknown)
     memory: np.ndarray    # bytes read on the device (time = bytes / min(eff_m * bandwidth, cap))
     bandwidth: np.ndarray  # bytes/s of the device
@@ -200,6 +201,7 @@ def reduce(slots: list[Slot], ex: Execution) -> Reduced:
             cost.expert_flops * per_flop,
             cost.expert_tokens,
             cost.attn_flops * per_flop,
+            cost.score_bytes * dev / ex.bandwidth,
             nan0(cost.weights * dev / ex.vector_peak),
             device_bytes,
             np.broadcast_to(ex.bandwidth, shape),
@@ -209,7 +211,7 @@ def reduce(slots: list[Slot], ex: Execution) -> Reduced:
             cost.flops + cost.expert_flops + cost.attn_flops,
             cost.bytes,
         ))
-    dtypes = [np.float64] * 10 + [bool] + [np.float64] * 2
+    dtypes = [np.float64] * 11 + [bool] + [np.float64] * 2
     if len(terms) == 1:   # one slot: views, no copies
         return Reduced(*(np.asarray(x, dtype=d)[None] for x, d in zip(terms[0], dtypes)))
     return Reduced(*(np.stack([np.asarray(t[i], dtype=d) for t in terms]) for i, d in enumerate(dtypes)))
@@ -225,7 +227,7 @@ def reduced_time(red: Reduced, eff_m, eff_c, eff_attn, t_fixed, dequant_ops, gem
     same absolute bandwidth on an A100 as on an RTX 4090). With
         compute = dense GEMMs / (eff_c * gemm_factor) + dequant ops / eff_c
                 + expert GEMMs / (eff_c * gemm_factor * m / (m + expert_half_tokens))
-                + attention / eff_attn
+                + attention / eff_attn + unfused attention's score traffic / eff_m
     gemm_factor: the weight format's GEMM rate relative to FP16 (1 for FP16/BF16); m: tokens per
     touched expert (an expert GEMM of m rows reaches m/(m + m_half) of a large GEMM's rate).
     With no published peak, only passes of few tokens per weight get a (memory-only) figure.
@@ -241,7 +243,7 @@ def reduced_time(red: Reduced, eff_m, eff_c, eff_attn, t_fixed, dequant_ops, gem
     # Dequantisation runs on the vector ALUs whatever GEMM path the weights then take: it pays
     # eff_c, not the format's GEMM factor (an int8 tensor-core factor says nothing about it).
     compute = (red.compute / gemm + np.asarray(dequant_ops) * red.dequant / eff_c
-               + red.expert / (gemm * small_gemm) + red.attention / eff_attn)
+               + red.expert / (gemm * small_gemm) + red.attention / eff_attn + red.scores / eff_m)
     # Soft minimum (p = 4) of the two ceilings: smooth, so a fit can find a ceiling from either side.
     # (1/r^4 + 1/c^4)^(1/4) written with products and square roots: pow() is slow on 250k rows.
     inv_reach = 1.0 / (eff_m * red.bandwidth)
@@ -265,14 +267,15 @@ def reduced_time(red: Reduced, eff_m, eff_c, eff_attn, t_fixed, dequant_ops, gem
 
 # --- Workloads ---------------------------------------------------------------------------------
 
-def decode_slots(m: ModelArrays, bpw, kv_b, *, batch, context) -> list[Slot]:
+def decode_slots(m: ModelArrays, bpw, kv_b, *, batch, context, fused_attention=True) -> list[Slot]:
     """One AR decode step: `batch` sequences, each one new token over `context` cached tokens."""
     cost = pass_cost(m, bpw, kv_b, tokens=1.0, batch=batch, cached=context, causal=True,
-                     logits_rows=1.0)
+                     logits_rows=1.0, fused_attention=fused_attention)
     return [Slot(np.ones_like(cost.flops), cost)]
 
 
-def prefill_slots(m: ModelArrays, bpw, kv_b, *, prompt, chunk, batch=1.0, cached=0.0) -> list[Slot]:
+def prefill_slots(m: ModelArrays, bpw, kv_b, *, prompt, chunk, batch=1.0, cached=0.0,
+                  fused_attention=True) -> list[Slot]:
     """Prefill of `prompt` tokens in chunks of at most `chunk` (llama.cpp ubatch, vLLM chunked prefill).
 
     Chunks are taken equal (P / ceil(P/chunk)); the mean cached length over them is
@@ -283,7 +286,7 @@ def prefill_slots(m: ModelArrays, bpw, kv_b, *, prompt, chunk, batch=1.0, cached
     n_chunks = np.maximum(np.ceil(prompt / chunk), 1.0)
     tokens = prompt / n_chunks
     cost = pass_cost(m, bpw, kv_b, tokens=tokens, batch=batch, cached=cached + (prompt - tokens) / 2.0,
-                     causal=True, logits_rows=1.0 / n_chunks)
+                     causal=True, logits_rows=1.0 / n_chunks, fused_attention=fused_attention)
     depth = np.maximum(np.floor(LAYER_SPLIT_BATCH_TOKENS / np.maximum(tokens, 1.0)), 1.0)
     return [Slot(np.where(prompt > 0, n_chunks, 0.0), cost, pipelined=True, pipeline_depth=depth)]
 
@@ -346,7 +349,7 @@ def diffusion_slots(
     def pick(a: PassCost, b: PassCost, where: np.ndarray) -> PassCost:
         return PassCost(*(np.where(where, getattr(a, f), getattr(b, f)) for f in
                           ("flops", "expert_flops", "expert_tokens", "attn_flops", "weights", "weight_bytes",
-                           "kv_bytes", "other_bytes", "tokens")))
+                           "kv_bytes", "other_bytes", "tokens", "score_bytes")))
 
     cached_step = pick(step_prefix, step_dual, is_prefix)
     zero = np.zeros_like(n_blocks)
