@@ -110,6 +110,7 @@ class Peaks:
     vector: np.ndarray | None = None        # FLOP/s of the vector ALUs (matrix-vector passes, dequantisation)
     vector_source: Coded | None = None      # the column it came from ('' = unknown)
     gemm_class: Coded | None = None         # the weight-format class on its GEMM path ("kquant-int8")
+    attention: np.ndarray | None = None     # FLOP/s of attention's GEMMs: the FP16 path, never int8 MMQ
 
 
 def runtime_peaks(frame: pd.DataFrame, compute_dtype: Coded, base_runtime: Coded,
@@ -135,6 +136,10 @@ def runtime_peaks(frame: pd.DataFrame, compute_dtype: Coded, base_runtime: Coded
         peak = np.where(fp16_acc & doubles, 2.0 * peak, peak)
     # Matrix-vector passes and dequantisation run on the vector ALUs (`vector_peak`).
     vector, vector_source = vector_peak(frame, peak, source)
+    # Attention (KQ, KQV over the FP16 K/V cache, cuBLAS or flash-attention mma) stays on the
+    # FP16 path whatever GEMM path the weights take; where FP16 is a slow path (Pascal: 1/64 rate)
+    # the kernels compute in FP32 (llama.cpp's `fast_fp16_available`), so the faster of the two.
+    attention = np.fmax(peak, col(frame, "fp32_tflops") * TERA)
     gemm_class = dequant_class
     if dequant_class is not None and kind is not None:
         # Quantised llama.cpp GEMMs on a GPU run as int8 (MMQ): that peak, and per-path class tables.
@@ -145,7 +150,7 @@ def runtime_peaks(frame: pd.DataFrame, compute_dtype: Coded, base_runtime: Coded
     is_fallback = map_combinations([compute_dtype, source], lambda ds, ps: [
         bool(p) and p != PEAK_FALLBACK[d][0] and p not in own for d, p in zip(ds, ps)], dtype=bool)
     return Peaks(flops=peak, source=source, is_fallback=is_fallback, vector=vector, vector_source=vector_source,
-                 gemm_class=gemm_class)
+                 gemm_class=gemm_class, attention=attention)
 
 
 # llama.cpp's MXFP4_MOE file type writes the routed-expert tensors (3-D: ne[2] > 1) in MXFP4 and

@@ -201,7 +201,7 @@ def _execution(frame: pd.DataFrame, constants: dict, dev: DeviceArrays, peaks: P
         hidden=m.hidden, n_devices=n_devices, parallel=parallel, link_bandwidth=link, link_latency=latency,
         device_fraction=device_fraction, host_bandwidth=col(frame, "host_memory_bandwidth_gbs", 60.0) * GB,
         host_peak=col(frame, "host_tflops", 1.0) * TERA,
-        host_eff_m=np.full(n, host["eff_m"]), host_eff_c=np.full(n, host["eff_c"]),
+        host_eff_m=np.full(n, host["eff_m"]), host_eff_c=np.full(n, host["eff_c"]), attn_peak=peaks.attention,
     )
 
 

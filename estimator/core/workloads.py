@@ -85,9 +85,13 @@ class Execution:
     host_peak: np.ndarray        # FLOP/s of the host CPU
     host_eff_m: np.ndarray
     host_eff_c: np.ndarray
+    # FLOP/s attention's GEMMs run at: FP16 whatever the weights' GEMM path (an int8 MMQ path is
+    # for the weights only; hardware.Peaks.attention). None: `peak`.
+    attn_peak: np.ndarray | None = None
 
     def take(self, index: np.ndarray) -> "Execution":
-        return Execution(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+        return Execution(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[index]
+                            for f in fields(self)})
 
 
 @dataclass
@@ -195,12 +199,14 @@ def reduce(slots: list[Slot], ex: Execution) -> Reduced:
         # (FP32 rate), not on the tensor cores (an NVIDIA P40's FP16 is 1/64 rate, its FP32 full).
         small = np.broadcast_to(cost.tokens <= 4, shape)
         per_flop = dev / np.where(small, ex.vector_peak, ex.peak)
+        attn_peak = ex.peak if ex.attn_peak is None else ex.attn_peak
+        per_attn_flop = dev / np.where(small, ex.vector_peak, attn_peak)
         terms.append((
             count,
             cost.flops * per_flop,
             cost.expert_flops * per_flop,
             cost.expert_tokens,
-            cost.attn_flops * per_flop,
+            cost.attn_flops * per_attn_flop,
             cost.score_bytes * dev / ex.bandwidth,
             nan0(cost.weights * dev / ex.vector_peak),
             device_bytes,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from estimator.core.devdata import parse_test, runtime_of
+from estimator.core.devdata import flash_attention_of, parse_test, runtime_of
 
 
 @pytest.mark.parametrize("engine, build, runtime", [
@@ -37,3 +39,17 @@ def test_it_reads_llama_bench_test_names():
     assert parse_test("pp", "prompt 494 tokens")["prompt_len"] == 494
     assert parse_test("tg", "gen 1024 (./main -n 1024 --ignore-eos)")["decode_context"] == 16 + 512
     assert parse_test("tg", "not stated")["decode_context"] == 64
+
+
+@pytest.mark.parametrize("runtime, engine, note, flash", [
+    ("llama-cpp", "llama.cpp (llama-bench, -fa 1, -ub 2048, mmap 0)", "", 1.0),
+    ("llama-cpp", "llama.cpp (llama-bench)", "flags fa=1 b=256; mid-2025", 1.0),
+    ("llama-cpp", "llama.cpp (llama-bench)", "README value matches raw notebook output", 0.0),
+    ("llama-cpp@2023", "llama.cpp (main)", "", 0.0),
+])
+def test_it_reads_whether_a_llama_cpp_row_ran_flash_attention(runtime, engine, note, flash):
+    assert flash_attention_of(runtime, engine, note) == flash
+
+
+def test_it_leaves_flash_attention_unstated_for_other_runtimes():
+    assert math.isnan(flash_attention_of("vllm", "vLLM 0.6", ""))

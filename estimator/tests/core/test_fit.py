@@ -18,7 +18,7 @@ def synthetic(rng, n: int, runtime: str, devices: list[str]) -> fit_mod.FitSet:
         count=np.ones((1, n)),
         compute=np.where(prefill, rng.uniform(0.02, 0.2, n), rng.uniform(1e-4, 5e-4, n))[None],
         expert=np.zeros((1, n)), expert_tokens=np.zeros((1, n)),
-        attention=np.where(prefill, rng.uniform(0.001, 0.02, n), 0.0)[None],
+        attention=np.where(prefill, rng.uniform(0.001, 0.02, n), 0.0)[None], scores=np.zeros((1, n)),
         dequant=np.zeros((1, n)),
         memory=rng.uniform(2e9, 4e10, n)[None], bandwidth=rng.choice([3e11, 1e12, 2e12], n)[None],
         host=np.zeros((1, n)), comm=np.zeros((1, n)), small=(~prefill)[None],

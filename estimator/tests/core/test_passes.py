@@ -121,3 +121,15 @@ def test_it_gives_llama_cpp_mxfp4_moe_files_q8_0_outside_the_experts():
                                         "compute_dtype": ["fp16", "fp16"], "quant_family": ["GGUF", "GGUF k-quant mix"]}))
     assert quants.weight_bytes.experts.tolist() == pytest.approx([4.25 / 8, 4.8944 / 8])
     assert quants.weight_bytes.other.tolist() == pytest.approx([8.5 / 8, 4.8944 / 8])
+
+
+def test_it_counts_the_score_matrices_of_unfused_attention_only():
+    m = model_arrays(frame(LLAMA_31_8B))
+    kwargs = dict(tokens=512.0, batch=1.0, cached=3584.0, causal=True, logits_rows=1.0)
+    unfused = pass_cost(m, np.array([2.0]), 2.0, fused_attention=False, **kwargs)
+    fused = pass_cost(m, np.array([2.0]), 2.0, **kwargs)
+    # 512 queries x (3584 + 513/2) keys x 32 heads x 32 layers, 16 bytes each (f32 written, softmax
+    # read + written, read by KQV); a fused kernel keeps them on chip.
+    assert unfused.score_bytes[0] == pytest.approx(512 * (3584 + 256.5) * 32 * 32 * 16)
+    assert fused.score_bytes[0] == 0
+    assert unfused.bytes[0] == fused.bytes[0]     # not weight/KV traffic: timed on its own

@@ -159,3 +159,18 @@ def test_a_figure_that_is_not_computed_names_no_bound():
     assert out["verdict"] == "unknown"
     assert out["gen_tok_s"] is None or pd.isna(out["gen_tok_s"])
     assert out["gen_bound"] is None and out["decode_bound"] is None
+
+
+def test_attention_runs_on_the_fp16_path_not_the_int8_gemm_path():
+    from estimator.core.architecture import coded
+    from estimator.core.hardware import runtime_peaks
+    nvidia = dict(TEST_GPU, vendor="NVIDIA", int8_tops=200.0)
+    pascal = dict(TEST_GPU, slug="p", vendor="NVIDIA", fp16_tflops=0.2, bf16_tflops=None, int8_tops=47.0)
+    devices = frame(nvidia, pascal)
+    fp16 = Coded(np.array([0, 0]), np.array(["fp16"], dtype=object))
+    peaks = runtime_peaks(devices, fp16, Coded(np.array([0, 0]), np.array(["llama-cpp"], dtype=object)),
+                          Coded(np.array([0, 0]), np.array(["kquant"], dtype=object)), coded(devices, "kind"))
+    # Quantised weight GEMMs take MMQ's int8 rate; attention (FP16 KV cache) does not, and a part
+    # whose FP16 is a 1/64-rate path computes it in FP32.
+    assert peaks.flops.tolist() == [200e12, 47e12]
+    assert peaks.attention.tolist() == [100e12, 10e12]

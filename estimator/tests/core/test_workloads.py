@@ -59,13 +59,19 @@ def test_it_splits_bytes_over_tensor_parallel_devices_and_pays_the_all_reduces(u
 
 
 def test_it_pipelines_prefill_chunks_over_layer_split_devices(unit_priors):
-    # 8 chunks of 512 over 4 devices in turn: (8 + 4 - 1) stage-times of a quarter pass each.
-    one = run(LLAMA_31_8B, BF16, TEST_GPU, unit_priors, prompt_len=4096, prefill_chunk=512)
-    four = run(LLAMA_31_8B, BF16, TEST_GPU, unit_priors, prompt_len=4096, prefill_chunk=512, n_devices=4,
+    # 4 chunks of 512 (one llama_decode call of 2048) over 4 devices in turn: (4 + 4 - 1)
+    # stage-times of a quarter pass each.
+    one = run(LLAMA_31_8B, BF16, TEST_GPU, unit_priors, prompt_len=2048, prefill_chunk=512)
+    four = run(LLAMA_31_8B, BF16, TEST_GPU, unit_priors, prompt_len=2048, prefill_chunk=512, n_devices=4,
                parallel="layers")
     latency = unit_priors["constants"]["link_latency_s"]["device_link"]
-    hops = 8 * 3 * (512 * 4096 * 2 / 100e9 + latency)
-    assert four["prefill_s"] - hops == pytest.approx(one["prefill_s"] * 11 / 32, rel=1e-9)
+    hops = 4 * 3 * (512 * 4096 * 2 / 100e9 + latency)
+    assert four["prefill_s"] - hops == pytest.approx(one["prefill_s"] * 7 / 16, rel=1e-9)
+    # A longer prompt is several calls: only the chunks of one call overlap. 8 chunks = 2 calls.
+    one8 = run(LLAMA_31_8B, BF16, TEST_GPU, unit_priors, prompt_len=4096, prefill_chunk=512)
+    four8 = run(LLAMA_31_8B, BF16, TEST_GPU, unit_priors, prompt_len=4096, prefill_chunk=512, n_devices=4,
+                parallel="layers")
+    assert four8["prefill_s"] - 2 * hops == pytest.approx(one8["prefill_s"] * 7 / 16, rel=1e-9)
     # Decode steps depend on each other: a layer split does not speed them up.
     d1 = run(LLAMA_31_8B, BF16, TEST_GPU, unit_priors, decode_context=0)
     d4 = run(LLAMA_31_8B, BF16, TEST_GPU, unit_priors, decode_context=0, n_devices=4, parallel="layers")
@@ -126,3 +132,15 @@ def test_it_runs_every_no_cache_step_over_prompt_and_canvas(unit_priors):
     per = max((full.flops[0] + full.attn_flops[0]) / 100e12, full.bytes[0] / 1e12)
     assert out["diffusion_s"] == pytest.approx(256 * per, rel=1e-9)
     assert out["diffusion_bound"] == "compute"
+
+
+def test_it_adds_unfused_attention_score_traffic_to_a_compute_bound_prefill(unit_priors):
+    # The score kernels run between the GEMMs: their traffic adds, it does not hide under the max().
+    fused = run(LLAMA_31_8B, BF16, TEST_GPU, unit_priors, prompt_len=512, prefill_chunk=512, flash_attention=1)
+    unfused = run(LLAMA_31_8B, BF16, TEST_GPU, unit_priors, prompt_len=512, prefill_chunk=512, flash_attention=0)
+    scores = 512 * (513 / 2) * 32 * 32 * 16
+    assert unfused["prefill_s"] - fused["prefill_s"] == pytest.approx(scores / 1e12, rel=1e-9)
+    assert fused["prefill_bound"] == unfused["prefill_bound"] == "compute"
+    # Not stated: fused (every current runtime's default).
+    default = run(LLAMA_31_8B, BF16, TEST_GPU, unit_priors, prompt_len=512, prefill_chunk=512)
+    assert default["prefill_s"] == fused["prefill_s"]
