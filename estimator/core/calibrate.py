@@ -21,6 +21,8 @@ estimate carries. Pure numpy/scipy, no Django.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -202,8 +204,10 @@ def prior_for(priors: dict, runtime: str, kind: str, vendor: str = "", *,
     group = resolve_group(priors, runtime, device_class(kind, vendor))
     params = {p: float(group[p]) for p in ("eff_m", "eff_c", "eff_attn", "t_fixed_s", "t_layer_s")}
     # bw_cap is the prior's only: a fit measures the device itself, its efficiencies include any ceiling.
-    params["bw_cap"] = float(bandwidth_ceiling(group["cap_bytes_per_cycle"],
-                                               np.nan if issue_rate is None else issue_rate))
+    # None is stored for a device with no known issue rate (JSON, and so PostgreSQL, has no Infinity).
+    cap = float(bandwidth_ceiling(group["cap_bytes_per_cycle"], np.nan if issue_rate is None else issue_rate))
+    if math.isfinite(cap):
+        params["bw_cap"] = cap
     return params
 
 
