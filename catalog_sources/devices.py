@@ -63,7 +63,8 @@ def _device_record(name: str, vendor: str, kind: str, source: str, notes: str) -
     record.update({"name": name, "slug": slugify(name), "vendor": vendor, "kind": kind,
                    "source": source, "notes": notes, "interconnect": "", "launch_year": None,
                    "launch_price_usd": None, "shader_fp16_tflops": None, "derived_fields": [],
-                   "memory_options_gb": [], "gpu_cores": None, "chip_name": None, "fp16_peak_basis": ""})
+                   "memory_options_gb": [], "gpu_cores": None, "chip_name": None, "fp16_peak_basis": "",
+                   "compute_units": None, "boost_clock_mhz": None})
     return record
 
 
@@ -97,6 +98,29 @@ def _apply_tensor_peaks(data_dir: Path | str, by_name: dict[str, dict]) -> None:
         if basis == "derived":
             record["derived_fields"].extend(fields)
         record["source"] += f"; {', '.join(fields)}: {row['stated_as'].strip()} — {row['source'].strip()}"
+
+
+def _apply_compute_units(data_dir: Path | str, by_name: dict[str, dict]) -> None:
+    """Compute units (NVIDIA SMs, AMD CUs, Intel Xe cores) and boost clock of each listed GPU.
+
+    Their product is the rate at which the GPU issues work, unit-cycles per second: a batch-1
+    matrix-vector kernel spends instructions on every byte it loads (dequantise, dot product), so
+    the bytes/s it reaches are bounded by that rate as well as by the memory (docs/estimator.md
+    "Issue-rate ceiling"). A unit count the source gives as shading units is divided by the lanes
+    per unit, the rule quoted in the row.
+    """
+    aliases = _device_aliases(data_dir)
+    for row in read(data_dir, "device_compute_units.csv"):
+        record = by_name.get(aliases.get(row["name"].strip(), row["name"].strip()))
+        if record is None:
+            continue
+        record["compute_units"] = row.int("compute_units")
+        record["boost_clock_mhz"] = row.num("boost_clock_mhz")
+        rule = row["rule"].strip()
+        if "=" in rule:   # a unit count derived from shading units
+            record["derived_fields"].append("compute_units")
+        record["source"] += (f"; compute units ({row['unit'].strip()}: {rule}) and boost clock: "
+                             f"{row['source'].strip()}")
 
 
 def _options(text: str) -> list[float]:
@@ -208,6 +232,7 @@ def load_devices(data_dir: Path | str) -> pd.DataFrame:
         record["source"] += f"; {column}: {row['source'].strip()}"
     _apply_tensor_peaks(data_dir, by_name)
     _apply_apple_silicon(data_dir, by_name)
+    _apply_compute_units(data_dir, by_name)
     for record in by_name.values():
         link, host = _links(record["interconnect"])
         if link is not None:

@@ -43,6 +43,7 @@ SCHEMAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "device_tensor_fill.csv": (("name", "field", "value", "source"), ("name", "field")),
     "device_tensor_peaks.csv": (("name", "fp16_tflops_dense", "bf16_tflops_dense", "accumulate", "fp16acc_tflops_dense",
                                  "basis", "stated_as", "source"), ("name",)),
+    "device_compute_units.csv": (("name", "compute_units", "unit", "boost_clock_mhz", "rule", "source"), ("name",)),
     "apple_silicon.csv": (("name", "chip", "gpu_cores", "memory_options_gb", "memory_bandwidth_gbs", "source"), ("name",)),
     "cloud_offers.csv": (("provider", "device", "gpu_count", "usd_per_hour", "tier", "region_or_note", "as_of", "source"),
                          ("provider", "device", "gpu_count", "tier", "region_or_note")),

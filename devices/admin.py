@@ -17,9 +17,10 @@ class DeviceAdmin(CsvImportExportMixin, admin.ModelAdmin):
     readonly_fields = ("created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("name", "slug", "vendor", "kind", "launch_year", "launch_price_usd", "tdp_w")}),
-        ("Memory", {"fields": ("memory_gb", "memory_bandwidth_gbs", "usable_memory_fraction")}),
-        ("Dense peaks", {"fields": ("fp32_tflops", "fp16_tflops", "bf16_tflops", "fp8_tflops", "int8_tops",
-                                    "fp4_tflops", "shader_fp16_tflops")}),
+        ("Memory", {"fields": ("memory_gb", "memory_options_gb", "memory_bandwidth_gbs", "usable_memory_fraction")}),
+        ("Dense peaks", {"fields": ("fp32_tflops", "fp16_tflops", "bf16_tflops", "fp16_peak_basis", "fp8_tflops",
+                                    "int8_tops", "fp4_tflops", "shader_fp16_tflops")}),
+        ("Compute units", {"fields": ("compute_units", "boost_clock_mhz", "chip", "gpu_cores")}),
         ("Links", {"fields": ("interconnect", "interconnect_gbs", "host_bandwidth_gbs")}),
         ("Provenance", {"fields": ("source", "derived_fields", "notes", "created_at", "updated_at")}),
     )

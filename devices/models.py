@@ -22,7 +22,7 @@ class DeviceKind(models.TextChoices):
 _DEVICE_POSITIVE = (
     "memory_gb", "memory_bandwidth_gbs", "fp32_tflops", "fp16_tflops", "bf16_tflops", "fp8_tflops",
     "int8_tops", "fp4_tflops", "shader_fp16_tflops", "tdp_w", "launch_price_usd", "interconnect_gbs",
-    "host_bandwidth_gbs",
+    "host_bandwidth_gbs", "boost_clock_mhz",
 )
 PEAK_FIELDS = ("fp32_tflops", "fp16_tflops", "bf16_tflops", "fp8_tflops", "int8_tops", "fp4_tflops")
 
@@ -67,6 +67,11 @@ class Device(SourcedRecord):
     chip = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="gpu_variants",
                              help_text="For a GPU-core variant: the chip whose stated figures it inherits.")
     gpu_cores = models.PositiveIntegerField("GPU cores", null=True, blank=True)
+    # Units x clock is the rate a GPU issues work at: it bounds the bytes/s of batch-1 matrix-vector
+    # kernels (docs/estimator.md "Issue-rate ceiling"). Empty = unknown: no ceiling is applied.
+    compute_units = models.PositiveIntegerField(
+        "compute units", null=True, blank=True, help_text="NVIDIA SMs, AMD compute units, Intel Xe cores.")
+    boost_clock_mhz = models.FloatField("boost clock (MHz)", null=True, blank=True)
 
     class Meta:
         ordering = ["vendor", "name"]
@@ -85,6 +90,13 @@ class Device(SourcedRecord):
     def usable_memory_gb(self) -> float | None:
         return None if self.memory_gb is None else self.memory_gb * self.usable_memory_fraction
 
+    @property
+    def issue_rate(self) -> float:
+        """Compute units x boost clock, unit-cycles/s (NaN when either is unknown)."""
+        if self.compute_units is None or self.boost_clock_mhz is None:
+            return math.nan
+        return self.compute_units * self.boost_clock_mhz * 1e6
+
     def clean(self) -> None:
         super().clean()
         errors = positive_errors(self, _DEVICE_POSITIVE)
@@ -98,6 +110,8 @@ class Device(SourcedRecord):
                 isinstance(size, bool) or not isinstance(size, (int, float)) or not math.isfinite(size) or size <= 0
                 for size in options):
             errors["memory_options_gb"] = "Give a list of memory sizes in GB, each a number greater than 0, e.g. [36, 48, 64]."
+        if self.compute_units is not None and self.compute_units < 1:
+            errors["compute_units"] = "A GPU has at least one compute unit (leave it empty if unknown)."
         if self.gpu_cores is not None and self.gpu_cores < 1:
             errors["gpu_cores"] = "A GPU has at least one core (leave it empty if unknown)."
         if self.chip_id is not None:

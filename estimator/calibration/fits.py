@@ -63,7 +63,7 @@ def engine_records_fit(*, device: Device, records: list[dict[str, Any]], run: Ca
     priors = load_priors()
     runtime = runtime or Runtime.objects.get(slug=cal.ENGINE_RUNTIME)
     terms = cal.engine_terms(records, device_row(device), priors)
-    prior = cal.prior_for(priors, runtime.slug, device.kind, device.vendor)
+    prior = cal.prior_for(priors, runtime.slug, device.kind, device.vendor, issue_rate=device.issue_rate)
     result = cal.calibrate(terms, prior)
     return fit_store(device=device, runtime=runtime, result=result, run=run, extra={"source": "engine"})
 
@@ -130,6 +130,6 @@ def calibration_fit_runtime(*, device: Device, runtime: Runtime) -> CalibrationF
     if len(terms) < cal.MIN_RUNS:
         raise CalibrationError(f"runs: only {len(terms)} runs of {device.name} can be evaluated by the roofline "
                                "(a peak or bandwidth is missing from the catalog)")
-    prior = cal.prior_for(priors, runtime.slug, device.kind, device.vendor)
+    prior = cal.prior_for(priors, runtime.slug, device.kind, device.vendor, issue_rate=device.issue_rate)
     result = cal.calibrate(terms, prior)
     return fit_store(device=device, runtime=runtime, result=result, extra={"source": "measured"})

@@ -25,11 +25,11 @@ GROUPINGS = (("device", ["device_slug"]), ("device_runtime", ["device_slug", "ru
 
 def _estimator_predictions(terms: cal.Terms, frame: pd.DataFrame, priors: dict) -> np.ndarray:
     """tokens/s the estimator predicts for each run: its own parameter lookup, run by run."""
-    kinds = dict(Device.objects.filter(slug__in=set(frame["device_slug"])).values_list("slug", "kind"))
-    vendors = dict(Device.objects.filter(slug__in=set(frame["device_slug"])).values_list("slug", "vendor"))
-    classes = np.array([device_class(kinds[s], vendors[s]) for s in frame["device_slug"]], dtype=object)
-    eff = resolve(priors, frame["runtime"].to_numpy(dtype=object), classes, frame["device_slug"].to_numpy(dtype=object),
-                  selectors.calibrations_frame())
+    devices = {d.slug: d for d in Device.objects.filter(slug__in=set(frame["device_slug"]))}
+    slugs = frame["device_slug"]
+    classes = np.array([device_class(devices[s].kind, devices[s].vendor) for s in slugs], dtype=object)
+    eff = resolve(priors, frame["runtime"].to_numpy(dtype=object), classes, slugs.to_numpy(dtype=object),
+                  selectors.calibrations_frame(), issue_rate=[devices[s].issue_rate for s in slugs])
     params = {"eff_m": eff.eff_m, "eff_c": eff.eff_c, "eff_attn": eff.eff_attn, "t_fixed_s": eff.t_fixed_s,
               "t_layer_s": eff.t_layer_s, "bw_cap": eff.bw_cap}
     return cal.predict(terms, params)

@@ -21,6 +21,8 @@ estimate carries. Pure numpy/scipy, no Django.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -33,7 +35,7 @@ from estimator.core import fit as fit_mod
 from estimator.core.architecture import Coded, coded, model_arrays
 from estimator.core.hardware import peak_flops
 from estimator.core.passes import pass_cost
-from estimator.core.priors import METRICS, device_class, resolve_group
+from estimator.core.priors import METRICS, bandwidth_ceiling, device_class, resolve_group
 from estimator.core.units import BILLION, GB, TERA
 from estimator.core.workloads import PARALLEL_NONE, Execution, Reduced, Slot, reduce, reduced_time
 
@@ -192,11 +194,21 @@ def measured_terms(models: pd.DataFrame, quants: pd.DataFrame, devices: pd.DataF
     return terms, prep.device_class.values, prep.device_slug.values
 
 
-def prior_for(priors: dict, runtime: str, kind: str, vendor: str = "") -> dict[str, float]:
-    """The prior group the estimator would use for (runtime, device), the fit's starting point."""
+def prior_for(priors: dict, runtime: str, kind: str, vendor: str = "", *,
+              issue_rate: float | None = None) -> dict[str, float]:
+    """The prior group the estimator would use for (runtime, device), the fit's starting point.
+
+    issue_rate (unit-cycles/s of the device, None: unknown) turns the prior's bytes per cycle into
+    the bytes/s ceiling (`bw_cap`) the prior predicts with.
+    """
     group = resolve_group(priors, runtime, device_class(kind, vendor))
+    params = {p: float(group[p]) for p in ("eff_m", "eff_c", "eff_attn", "t_fixed_s", "t_layer_s")}
     # bw_cap is the prior's only: a fit measures the device itself, its efficiencies include any ceiling.
-    return {p: float(group[p]) for p in ("eff_m", "eff_c", "eff_attn", "t_fixed_s", "t_layer_s", "bw_cap")}
+    # None is stored for a device with no known issue rate (JSON, and so PostgreSQL, has no Infinity).
+    cap = float(bandwidth_ceiling(group["cap_bytes_per_cycle"], np.nan if issue_rate is None else issue_rate))
+    if math.isfinite(cap):
+        params["bw_cap"] = cap
+    return params
 
 
 def predict(terms: Terms, params: Mapping[str, float]) -> np.ndarray:

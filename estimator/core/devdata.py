@@ -354,7 +354,7 @@ def build_fitset(rows: pd.DataFrame, models: pd.DataFrame, quants: pd.DataFrame,
         device=prep.device_slug.values,
         n_layers=prep.m.n_layers, dequant_class=prep.dequant_class.values,
         numerator=use["numerator"].to_numpy(dtype=float), measured=use["measured_tok_s"].to_numpy(dtype=float),
-        reduced=reduced,
+        reduced=reduced, issue_rate=prep.issue_rate,
     )
     # A row the roofline cannot evaluate: no bandwidth; no peak for a compute-bound workload; or
     # a GPU whose compute dtype has no published peak, so that an FP32/shader rate would stand in

@@ -8,6 +8,8 @@ prior means exactly what the estimator does with it. Parameters per group:
     eff_attn   share of peak FLOP/s reached by attention (softmax, masks, small heads: below eff_c)
     t_fixed_s  fixed seconds per forward pass
     t_layer_s  fixed seconds per layer per pass (kernel launches, syncs: grows with depth)
+    cap_bytes_per_cycle  bytes a matrix-vector kernel moves per compute-unit cycle: x the device's
+               issue rate (units x boost clock) it caps the bytes/s of batch-1 passes
 
 plus two global tables per weight-format class (legacy / K-quant / int-group / fp4 ...), shared by
 every device and runtime: the class's GEMM rate relative to FP16 (`gemm_factor`: K-quant GEMMs
@@ -34,7 +36,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from estimator.core.hardware import INT8_GEMM_CLASSES, INT8_PATH_SUFFIX, base_class
-from estimator.core.priors import METRICS, PARAMETERS, WILDCARD, base_runtime, fallback_keys
+from estimator.core.priors import METRICS, PARAMETERS, WILDCARD, bandwidth_ceiling, base_runtime, fallback_keys
 from estimator.core.workloads import Reduced, reduced_time
 
 SIGMA_DATA = 0.10     # typical scatter of repeated measurements, in log time (10%)
@@ -48,18 +50,21 @@ MIN_GEMM_ROWS = 5     # compute-bound rows a format class needs before its GEMM 
 LOSS = "cauchy"
 LOSS_SCALE = 0.15
 
+# Bytes per compute-unit cycle where a ceiling starts (about where llama.cpp's decoding sits: an
+# A100's ~0.9 TB/s over 108 SMs x 1.41 GHz is ~6); the bound's top, 1e4, is no ceiling at all.
+CAP_ANCHOR = 10.0
 # Starting point and anchors of the global fit, and the physical bounds of every parameter.
 OVERHEAD_PARAMETERS = ("t_fixed_s", "t_layer_s")
-ANCHOR = {"eff_m": 0.7, "eff_c": 0.4, "eff_attn": 0.1, "t_fixed_s": 5e-4, "t_layer_s": 2e-5, "bw_cap": 1e14}
+ANCHOR = {"eff_m": 0.7, "eff_c": 0.4, "eff_attn": 0.1, "t_fixed_s": 5e-4, "t_layer_s": 2e-5,
+          "cap_bytes_per_cycle": CAP_ANCHOR}
 BOUNDS = {"eff_m": (0.05, 1.0), "eff_c": (0.01, 1.0), "eff_attn": (0.002, 1.0), "t_fixed_s": (1e-6, 0.2),
-          "t_layer_s": (1e-8, 0.02), "bw_cap": (5e10, 1e14)}
-# No group fits a bandwidth ceiling: a runtime-wide ceiling is only identified by the fastest
-# device of the runtime's rows, so a device faster than every fitted one (an A100 left out of
-# llama.cpp's rows) was capped at the next one's bandwidth: leave-one-device-out decode error
-# 12.8% with the ceiling, 10.7% without (docs/calibration.md). A calibration measures it.
-FIXED_GLOBAL = {"bw_cap": 1e14}
-FIXED_ALWAYS = {"bw_cap": 1e14}
-CAP_START = 3e12
+          "t_layer_s": (1e-8, 0.02), "cap_bytes_per_cycle": (0.5, 1e4)}
+# The issue-rate ceiling is fitted per group in bytes per compute-unit cycle, so a device left out
+# of the fit is capped by its own units and clock, not by the fastest fitted device (a runtime-wide
+# bytes/s ceiling did that: an A100 left out of llama.cpp's rows was capped at the next device's
+# bandwidth). Devices without a known issue rate get no ceiling (docs/estimator.md).
+FIXED_GLOBAL: dict[str, float] = {}
+FIXED_ALWAYS: dict[str, float] = {}
 # Dequantising a weight is a few ALU ops (unpack 4-6 bits, apply the block and sub-block scales):
 # bounded at 3 per weight read. A looser bound let the rows of slow-decoding Apple GPUs push the
 # shared K-quant figure to 7.6 ops, which made every GPU with a modest FP32 rate (A100: 19.5
@@ -91,6 +96,7 @@ class FitSet:
     numerator: np.ndarray    # tokens the measured tokens/s counts
     measured: np.ndarray     # tokens/s
     reduced: Reduced         # (slots, rows)
+    issue_rate: np.ndarray   # compute units x boost clock of the row's device (NaN: unknown)
     # Rows the fit may use (None: all). The others are only predicted: rows the estimator answers
     # with a stand-in peak (a GPU whose compute dtype has no published peak) count in the accuracy
     # report as answers, but must not teach the priors a wrong roof.
@@ -135,8 +141,9 @@ def class_tables(fitted: dict, classes: np.ndarray) -> ClassTables:
 def predict(fs: FitSet, params: dict[str, np.ndarray], tables: ClassTables) -> np.ndarray:
     """Predicted tokens/s of every row for per-row parameter arrays."""
     t_fixed = params["t_fixed_s"] + params["t_layer_s"] * fs.n_layers
+    bw_cap = bandwidth_ceiling(params["cap_bytes_per_cycle"], fs.issue_rate)
     seconds = reduced_time(fs.reduced, params["eff_m"], params["eff_c"], params["eff_attn"], t_fixed,
-                           tables.dequant, tables.gemm, tables.expert_half_tokens, params["bw_cap"]).total
+                           tables.dequant, tables.gemm, tables.expert_half_tokens, bw_cap).total
     return fs.numerator / seconds
 
 
@@ -156,9 +163,9 @@ def _fit_group(fs: FitSet, parent: dict[str, float], sigma_prior: float, tables:
     upper = [np.log(BOUNDS[p][1]) for p in names]
     start = [np.log(np.clip(parent[p], *BOUNDS[p])) for p in names]
     center = list(start)
-    if "bw_cap" in names:
+    if "cap_bytes_per_cycle" in names:
         # Start a ceiling where the data can see it (an inactive one has no gradient).
-        start[names.index("bw_cap")] = np.log(min(parent["bw_cap"], CAP_START))
+        start[names.index("cap_bytes_per_cycle")] = np.log(min(parent["cap_bytes_per_cycle"], CAP_ANCHOR))
     for _ in free_classes:      # dequant ops, then GEMM factor, per class
         lower.append(np.log(DEQUANT_BOUNDS[0])); upper.append(np.log(DEQUANT_BOUNDS[1]))
         start.append(np.log(DEQUANT_ANCHOR)); center.append(np.log(DEQUANT_ANCHOR))

@@ -44,6 +44,7 @@ class DeviceArrays:
     tdp_w: np.ndarray
     interconnect: np.ndarray         # device-to-device bytes/s per direction (NaN: none stated)
     host_link: np.ndarray            # host link (PCIe) bytes/s (NaN: none stated)
+    issue_rate: np.ndarray           # compute units x boost clock, unit-cycles/s (NaN: unknown)
 
 
 def device_arrays(frame: pd.DataFrame) -> DeviceArrays:
@@ -67,6 +68,7 @@ def device_arrays(frame: pd.DataFrame) -> DeviceArrays:
         tdp_w=col(frame, "tdp_w"),
         interconnect=col(frame, "interconnect_gbs") * GB,
         host_link=col(frame, "host_bandwidth_gbs") * GB,
+        issue_rate=col(frame, "compute_units") * col(frame, "boost_clock_mhz") * 1e6,
     )
 
 

@@ -58,7 +58,8 @@ def estimate(
     priors = priors or priors_mod.load_priors()
     prep = prepare(frame, priors, configuration=configuration, max_devices=max_devices, max_batch_cap=max_batch_cap)
     m = prep.m
-    eff = priors_mod.resolve(priors, prep.runtime, prep.device_class, prep.device_slug, calibrations)
+    eff = priors_mod.resolve(priors, prep.runtime, prep.device_class, prep.device_slug, calibrations,
+                             issue_rate=prep.issue_rate)
     t_fixed = eff.t_fixed_s + eff.t_layer_s * np.nan_to_num(m.n_layers)
     dq = priors_mod.dequant_ops(priors, prep.dequant_class)
     gemm = priors_mod.gemm_factor(priors, prep.dequant_class)

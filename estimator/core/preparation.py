@@ -81,6 +81,7 @@ class Prepared:
     supported: np.ndarray
     usable: np.ndarray
     bandwidth: np.ndarray
+    issue_rate: np.ndarray       # unit-cycles/s of one device (NaN: unknown, no issue-rate ceiling)
     peak: np.ndarray
     peak_source: Coded
     peak_is_fallback: np.ndarray  # the compute dtype's own peak is not published: a slower one stands in
@@ -301,7 +302,8 @@ def prepare(frame: pd.DataFrame, priors: dict, *, configuration: str = "verdict"
                                       lambda ks, vs: [priors_mod.device_class(k, v) for k, v in zip(ks, vs)], as_coded=True),
         context=w.context, prompt=w.prompt, gen=w.gen, decode_context=w.decode_context, n_devices=n_devices,
         parallel=mode, block=w.block, steps=w.steps, tokens_per_forward=w.tpf, mem=memory.need, verdict=verdict, verdict_code=verdict_code,
-        supported=supported, usable=dev.usable_memory, bandwidth=dev.bandwidth, peak=peaks.flops,
+        supported=supported, usable=dev.usable_memory, bandwidth=dev.bandwidth, issue_rate=dev.issue_rate,
+        peak=peaks.flops,
         peak_source=peaks.source, dequant_class=peaks.gemm_class, peak_is_fallback=peaks.is_fallback,
         vector_peak=peaks.vector, vector_source=peaks.vector_source, n_asked=w.n_devices,
         device_fraction=device_fraction, max_batch=b_max, reduced=_reduced(m, bpw, w, ex, np.maximum(b_max, 1.0)),

@@ -4,9 +4,11 @@ The roofline needs, per (device, runtime): eff_m (share of peak bandwidth reache
 of peak FLOP/s reached by FP16 weight GEMMs), eff_attn (share reached by attention: softmax,
 masking and small head dims make it slower than a GEMM), and the fixed cost of a pass,
 `t_fixed = t_fixed_s + n_layers * t_layer_s` (kernel launches and syncs grow with the layer
-count; CUDA graphs shrink both), and bw_cap, the most bandwidth (bytes/s) a runtime's kernels pull
-from any memory (llama.cpp batch-1 decoding reaches ~the same bytes/s on an A100 as on an RTX
-4090; 1e14 = no ceiling). Two global tables per weight-format class complete it: the
+count; CUDA graphs shrink both), and cap_bytes_per_cycle, the bytes a runtime's matrix-vector
+kernels move per compute-unit cycle: times the device's issue rate (units x boost clock) it is a
+ceiling on their bytes/s (llama.cpp batch-1 decoding reaches about the same bytes/s on an A100,
+108 SMs at 1.41 GHz, as on an RTX 4090, 128 at 2.52 GHz; docs/estimator.md "Issue-rate
+ceiling"). Two global tables per weight-format class complete it: the
 format's GEMM rate relative to FP16 (`gemm_factor`) and its dequantisation work per weight read
 (`dequant_ops_per_weight`). Priors are FITTED by `estimator.core.fit` on the measured runs
 and stored as data in `estimator/data/priors.json` (regenerate: `python manage.py fit_priors`).
@@ -40,7 +42,7 @@ from estimator.core.hardware import base_class
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 PRIORS_PATH = DATA_DIR / "priors.json"          # fitted (python manage.py fit_priors)
 CONSTANTS_PATH = DATA_DIR / "constants.json"    # hand-set, documented constants
-PARAMETERS = ("eff_m", "eff_c", "eff_attn", "t_fixed_s", "t_layer_s", "bw_cap")
+PARAMETERS = ("eff_m", "eff_c", "eff_attn", "t_fixed_s", "t_layer_s", "cap_bytes_per_cycle")
 WILDCARD = "*"
 METRICS = ("decode", "prefill", "diffusion")
 
@@ -95,12 +97,21 @@ class Efficiencies:
     eff_m: np.ndarray
     eff_c: np.ndarray
     eff_attn: np.ndarray
-    bw_cap: np.ndarray
+    cap_bytes_per_cycle: np.ndarray
+    bw_cap: np.ndarray       # bytes/s: cap_bytes_per_cycle x issue rate (inf: unknown rate, or calibrated)
     t_fixed_s: np.ndarray
     t_layer_s: np.ndarray
     group: np.ndarray        # "runtime|kind" of the prior used, or "calibration"
     calibrated: np.ndarray   # bool
     error_band: dict[str, np.ndarray]  # metric -> relative error (0.12 = 12%)
+
+
+def bandwidth_ceiling(cap_bytes_per_cycle, issue_rate) -> np.ndarray:
+    """bytes/s a runtime's matrix-vector kernels can move on a device: bytes per unit-cycle x
+    unit-cycles/s. A device whose units or clock are not known gets no ceiling (inf), which the
+    answer shows (`bw_cap_bytes_s`)."""
+    cap = np.asarray(cap_bytes_per_cycle, dtype=np.float64) * np.asarray(issue_rate, dtype=np.float64)
+    return np.where(np.isfinite(cap) & (cap > 0), cap, np.inf)
 
 
 def group_table(priors: dict) -> dict[tuple[str, str], dict]:
@@ -128,12 +139,14 @@ def resolve(
     kind,
     device_slug=None,
     calibrations: pd.DataFrame | None = None,
+    issue_rate=None,
 ) -> Efficiencies:
     """Efficiencies for every scenario: calibrated where a calibration exists, else the prior.
 
     Vectorised through the unique (runtime, kind) pairs (a handful), not through rows. runtime,
     kind (a kind or a 'kind:vendor' class, see `device_class`) and device_slug are arrays of
-    strings or `architecture.Coded` columns.
+    strings or `architecture.Coded` columns. issue_rate: unit-cycles/s per scenario (NaN or None:
+    unknown), which turns the prior's bytes per cycle into a bytes/s ceiling.
     """
     pairs = map_combinations([runtime, kind], lambda r, k: [f"{a}|{b}" for a, b in zip(r, k)])
     codes, uniques = pd.factorize(pairs)
@@ -146,6 +159,8 @@ def resolve(
         for metric in METRICS
     }
     calibrated = np.zeros(len(codes), dtype=bool)
+    rate = np.full(len(codes), np.nan) if issue_rate is None else np.asarray(issue_rate, dtype=np.float64)
+    bw_cap = bandwidth_ceiling(out["cap_bytes_per_cycle"], rate)
     if calibrations is not None and len(calibrations) and device_slug is not None:
         cal = calibrations.drop_duplicates(["device_slug", "runtime"], keep="last")
         lookup = {(str(d), str(r)): i for i, (d, r) in enumerate(zip(cal["device_slug"], cal["runtime"]))}
@@ -159,7 +174,7 @@ def resolve(
             out["eff_c"][hit] = rows["eff_c"].to_numpy(dtype=np.float64)
             out["t_fixed_s"][hit] = rows["t_fixed"].to_numpy(dtype=np.float64)
             # A calibration measures the device itself: its efficiencies include any ceiling.
-            out["bw_cap"][hit] = np.inf
+            bw_cap[hit] = np.inf
             if "eff_attn" in rows:
                 out["eff_attn"][hit] = rows["eff_attn"].fillna(pd.Series(out["eff_attn"][hit], index=rows.index)).to_numpy(dtype=np.float64)
             layer = rows["t_layer_s"] if "t_layer_s" in rows else pd.Series(0.0, index=rows.index)
@@ -168,7 +183,8 @@ def resolve(
             for metric in METRICS:
                 error[metric][hit] = band
             group[hit] = "calibration"
-    return Efficiencies(eff_m=out["eff_m"], eff_c=out["eff_c"], eff_attn=out["eff_attn"], bw_cap=out["bw_cap"],
+    return Efficiencies(eff_m=out["eff_m"], eff_c=out["eff_c"], eff_attn=out["eff_attn"],
+                        cap_bytes_per_cycle=out["cap_bytes_per_cycle"], bw_cap=bw_cap,
                         t_fixed_s=out["t_fixed_s"],
                         t_layer_s=out["t_layer_s"], group=group, calibrated=calibrated, error_band=error)
 

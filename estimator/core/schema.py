@@ -88,6 +88,8 @@ DEVICE_COLUMNS: dict[str, str] = {
     "usable_memory_fraction": "float",   # share of memory_gb a model may use (Apple: GPU share)
     "interconnect_gbs": "float",         # device-to-device link, GB/s per direction; None = PCIe
     "host_bandwidth_gbs": "float",       # host link for offload (PCIe), GB/s
+    "compute_units": "float",            # SMs / CUs / Xe cores; x boost clock = the issue rate
+    "boost_clock_mhz": "float",
 }
 
 # --- Runtime ------------------------------------------------------------------------------------

@@ -253,7 +253,7 @@ def reduced_time(red: Reduced, eff_m, eff_c, eff_attn, t_fixed, dequant_ops, gem
     # Soft minimum (p = 4) of the two ceilings: smooth, so a fit can find a ceiling from either side.
     # (1/r^4 + 1/c^4)^(1/4) written with products and square roots: pow() is slow on 250k rows.
     inv_reach = 1.0 / (eff_m * red.bandwidth)
-    inv_cap = 1.0 / np.asarray(bw_cap, dtype=np.float64)
+    inv_cap = np.where(red.small, 1.0 / np.asarray(bw_cap, dtype=np.float64), 0.0)
     r2, c2 = inv_reach * inv_reach, inv_cap * inv_cap
     memory = red.memory * np.sqrt(np.sqrt(r2 * r2 + c2 * c2))
     core = np.fmax(compute, memory)

@@ -53,7 +53,10 @@ def fit_records(records: list[dict[str, Any]], device: dict[str, Any]) -> dict[s
 
     priors = load_priors()
     terms = cal.engine_terms(records, device, priors)
-    result = cal.calibrate(terms, cal.prior_for(priors, cal.ENGINE_RUNTIME, device["kind"], device["vendor"]))
+    units, clock = device.get("compute_units"), device.get("boost_clock_mhz")
+    rate = units * clock * 1e6 if units and clock else None
+    result = cal.calibrate(terms, cal.prior_for(priors, cal.ENGINE_RUNTIME, device["kind"], device["vendor"],
+                                                issue_rate=rate))
     return {"device": device["slug"], **result.summary()}
 
 

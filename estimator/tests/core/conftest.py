@@ -68,7 +68,7 @@ def unit_priors() -> dict:
     constants = copy.deepcopy(load_constants())
     return {
         "groups": [{"runtime": "*", "kind": "*", "eff_m": 1.0, "eff_c": 1.0, "eff_attn": 1.0, "t_fixed_s": 0.0,
-                    "t_layer_s": 0.0, "bw_cap": float("inf"),
+                    "t_layer_s": 0.0, "cap_bytes_per_cycle": float("inf"),
                     "error_pct": {"decode": 10.0, "prefill": 20.0, "diffusion": 30.0}}],
         "dequant_ops_per_weight": {"none": 0.0},
         "gemm_factor": {"none": 1.0},

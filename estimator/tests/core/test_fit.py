@@ -30,10 +30,11 @@ def synthetic(rng, n: int, runtime: str, devices: list[str]) -> fit_mod.FitSet:
         device=np.array([devices[i % len(devices)] for i in range(n)], dtype=object),
         n_layers=rng.choice([16.0, 32.0, 80.0], n), dequant_class=np.full(n, "none", dtype=object),
         numerator=np.where(prefill, 512.0, 1.0), measured=np.ones(n), reduced=red,
+        issue_rate=np.full(n, np.nan),
     )
 
 
-TRUE = {"eff_m": 0.8, "eff_c": 0.5, "eff_attn": 0.1, "t_fixed_s": 2e-4, "t_layer_s": 5e-5, "bw_cap": 1e14}
+TRUE = {"eff_m": 0.8, "eff_c": 0.5, "eff_attn": 0.1, "t_fixed_s": 2e-4, "t_layer_s": 5e-5, "cap_bytes_per_cycle": 1e4}
 
 
 def with_truth(fs: fit_mod.FitSet, rng, noise: float = 0.0) -> fit_mod.FitSet:
@@ -108,3 +109,35 @@ def test_a_device_kind_inherits_its_runtimes_fixed_costs(rng):
     for name in fit_mod.OVERHEAD_PARAMETERS:
         assert kind[name] == runtime[name]
         assert table[("llama-cpp", "gpu:acme")][name] == runtime[name]
+
+
+def test_it_caps_a_left_out_device_by_its_own_issue_rate(rng):
+    """The ceiling is fitted in bytes per compute-unit cycle, so a device never seen is capped by
+    its own units x clock: an A100-like part (108 SMs at 1.41 GHz, 2 TB/s) left out is predicted
+    from a 4090-like part whose ceiling does not bind and a P40-like part whose ceiling does."""
+    parts = {"a": (1.0e12, 128 * 2.52e9), "b": (3.47e11, 30 * 1.53e9), "c": (2.0e12, 108 * 1.41e9)}
+    n = 90
+    device = np.array([list(parts)[i % 3] for i in range(n)], dtype=object)
+    bandwidth = np.array([parts[d][0] for d in device])
+    red = Reduced(
+        count=np.ones((1, n)), compute=rng.uniform(1e-5, 5e-5, n)[None], expert=np.zeros((1, n)),
+        expert_tokens=np.zeros((1, n)), attention=np.zeros((1, n)), scores=np.zeros((1, n)), dequant=np.zeros((1, n)),
+        memory=rng.uniform(2e9, 4e10, n)[None], bandwidth=bandwidth[None], host=np.zeros((1, n)),
+        comm=np.zeros((1, n)), small=np.ones((1, n), dtype=bool), flops=np.zeros((1, n)), traffic=np.zeros((1, n)),
+    )
+    fs = fit_mod.FitSet(
+        metric=np.full(n, "decode", dtype=object), runtime=np.full(n, "llama-cpp", dtype=object),
+        kind=np.full(n, "gpu", dtype=object), device_class=np.full(n, "gpu:acme", dtype=object), device=device,
+        n_layers=np.full(n, 32.0), dequant_class=np.full(n, "none", dtype=object), numerator=np.ones(n),
+        measured=np.ones(n), reduced=red, issue_rate=np.array([parts[d][1] for d in device]),
+    )
+    truth = {**TRUE, "cap_bytes_per_cycle": 6.0}
+    fs.measured = fit_mod.predict(fs, {p: np.full(n, v) for p, v in truth.items()},
+                                  fit_mod.ClassTables(np.zeros(n), np.ones(n), 0.0))
+    held = fs.device == "c"
+    predicted = fit_mod.leave_one_device_out(fs)
+    assert np.median(np.abs(predicted[held] / fs.measured[held] - 1)) < 0.05
+    # Without the ceiling the same device would be predicted at its bandwidth: far too fast.
+    uncapped = fit_mod.predict(fs, {p: np.full(n, v) for p, v in {**truth, "cap_bytes_per_cycle": 1e4}.items()},
+                               fit_mod.ClassTables(np.zeros(n), np.ones(n), 0.0))
+    assert np.median(uncapped[held] / fs.measured[held]) > 1.5

@@ -16,7 +16,7 @@ from estimator.tests.core.conftest import BF16, LLAMA_31_8B, TEST_GPU, frame
 
 def group(runtime, kind, eff_m, decode_err=None):
     return {"runtime": runtime, "kind": kind, "eff_m": eff_m, "eff_c": 0.5, "eff_attn": 0.1, "t_fixed_s": 0.0,
-            "t_layer_s": 0.0, "bw_cap": 1e14, "error_pct": {"decode": decode_err, "prefill": None, "diffusion": None}}
+            "t_layer_s": 0.0, "cap_bytes_per_cycle": 1e4, "error_pct": {"decode": decode_err, "prefill": None, "diffusion": None}}
 
 
 PRIORS = {"groups": [group("*", "*", 0.1, 30.0), group("llama-cpp", "*", 0.2, 20.0), group("llama-cpp", "gpu", 0.3),
