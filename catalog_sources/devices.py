@@ -21,6 +21,9 @@ _TENSOR_FILL = {
     "int8_tensor_tops_dense_gpu_derived": "int8_tops",
     "fp4_tensor_tflops_dense": "fp4_tflops",
     "fp4_tensor_tflops_dense_derived": "fp4_tflops",
+    # A chip with no stated FP32 figure, scaled by GPU cores from a chip of the same GPU generation
+    # (the rule and the figure it starts from are quoted in the row).
+    "fp32_tflops_derived": "fp32_tflops",
 }
 
 def _device_aliases(data_dir: Path | str) -> dict[str, str]:
