@@ -61,7 +61,7 @@ def test_the_committed_priors_are_what_the_fit_gives_today(catalog):
     committed = {(g["runtime"], g["kind"]): g for g in load_priors()["groups"]}
     assert set(committed) == {(g["runtime"], g["kind"]) for g in fresh["groups"]}
     for g in fresh["groups"]:
-        for name in ("eff_m", "eff_c", "eff_attn", "t_layer_s"):
+        for name in ("eff_m", "eff_c", "eff_attn", "t_layer_s", "cap_bytes_per_cycle"):
             assert committed[(g["runtime"], g["kind"])][name] == pytest.approx(g[name], rel=1e-3), (g["runtime"], name)
 
 
@@ -71,11 +71,12 @@ def test_it_predicts_unseen_devices_within_15_percent_on_decode(catalog):
     assert overall(summary, "decode", "lodo_median_abs_error_pct") <= 15.0
 
 
-def test_it_answers_every_decode_row_whose_device_has_a_bandwidth(report):
+@pytest.mark.parametrize("metric", ["decode", "prefill", "diffusion"])
+def test_it_answers_every_row_whose_device_has_a_bandwidth(report, metric):
     rows, summary = report
     # Apple GPU-core variants (no memory size, no FLOP/s) included: decode needs only bandwidth.
-    assert overall(summary, "decode", "answered_share_pct") == 100.0
-    owed = rows[accuracy.answerable(rows) & (rows["metric"] == "decode")]
+    assert overall(summary, metric, "answered_share_pct") == 100.0
+    owed = rows[accuracy.answerable(rows) & (rows["metric"] == metric)]
     assert np.isfinite(owed["predicted_tok_s"]).all()
 
 
