@@ -126,3 +126,13 @@ def test_it_runs_every_no_cache_step_over_prompt_and_canvas(unit_priors):
     per = max((full.flops[0] + full.attn_flops[0]) / 100e12, full.bytes[0] / 1e12)
     assert out["diffusion_s"] == pytest.approx(256 * per, rel=1e-9)
     assert out["diffusion_bound"] == "compute"
+
+
+def test_it_gives_a_cached_full_attention_block_one_step_after_its_refresh_even_at_high_tpf(unit_priors):
+    # Fast-dLLM's cached loops call the model once after the refresh before testing completion
+    # (docs/diffusion.md §1.2): a TPF of the block size still costs refresh + one cached step.
+    one = run(LLADA, BF16, BIG_GPU, unit_priors, prompt_len=512, gen_len=256, diffusion_cache="dual",
+              tokens_per_forward=32)["diffusion_s"]
+    two = run(LLADA, BF16, BIG_GPU, unit_priors, prompt_len=512, gen_len=256, diffusion_cache="dual",
+              tokens_per_forward=16)["diffusion_s"]
+    assert one == pytest.approx(two, rel=1e-12)
