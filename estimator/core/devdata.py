@@ -17,9 +17,8 @@ How each row becomes a workload (fixtures/sources/README.md "Measured runs ... r
 - llama.cpp builds of late 2023 (build number < 1800 or dated 2023) are runtime
   "llama-cpp@2023", a build era with its own prior under "llama-cpp" (the README: slower,
   especially prompt processing). `-ub 2048` sets the prefill chunk.
-- Diffusion rows (HF transformers, A100): Fast-dLLM's cache schemes (none / prefix / dual), tokens
-  per forward from docs/diffusion.md §2.5 and the numerator conventions of its §2.6, with the
-  workload facts in estimator/data/diffusion_benchmarks.json.
+- Diffusion rows (HF transformers, A100): `devdata_diffusion.diffusion_rows` (docs/diffusion.md
+  §2.5-§2.6; workload facts in estimator/data/diffusion_benchmarks.json).
 """
 
 from __future__ import annotations
@@ -95,43 +94,6 @@ QUANT_NAMES: dict[str, str | None] = {
     # Neural Speed's int4 symmetric, fp16 scale per 128: GPTQ's layout without zeros.
     "INT4 sym g128 (comp fp32)": "GPTQ int4 (group_size 128)",
     "Q4_1": None,   # not in quant_formats.csv
-}
-
-DIFFUSION_MODEL_NAMES: dict[str, str | None] = {
-    "LLaDA-8B-Instruct": "LLaDA 8B Instruct",
-    "LLaDA-Instruct-8B": "LLaDA 8B Instruct",
-    "Dream-v0-Base-7B": "Dream v0 Base 7B",
-    # d3LLM models are distilled LLaDA / Dream: same shapes (the d3LLM catalog rows have none).
-    "d3LLM-LLaDA": "LLaDA 8B Instruct",
-    "d3LLM-Dream": "Dream v0 Base 7B",
-    "Qwen-2.5-7B (AR)": "Qwen2.5 7B Instruct",
-}
-
-DIFFUSION_DEVICE_NAMES: dict[str, str | None] = {
-    # Fast-dLLM says "A100 80GB" without the form factor; SXM and PCIe share the peaks and differ
-    # by 5% in bandwidth. Assumption: SXM (the usual cluster part).
-    "A100 80GB": "NVIDIA A100 80GB SXM",
-    "A100-PCIe-40GB": "NVIDIA A100 40GB PCIe",
-    "A100": None,   # variant not stated
-    "H100": None,   # PCIe vs SXM differ 1.7x in bandwidth: not guessed
-}
-
-DIFFUSION_METHODS: dict[str, tuple[str, bool] | None] = {
-    # method -> (cache scheme, parallel decoding by threshold?)
-    "baseline (no cache, 1 token/step, steps=gen_len)": ("none", False),
-    "baseline LLaDA": ("none", False),
-    "LLaDA-Instruct": ("none", False),
-    "+PrefixCache (1 token/step)": ("prefix", False),
-    "+Parallel (no cache)": ("none", True),
-    "Parallel, no cache": ("none", True),
-    "Fast-dLLM = PrefixCache+Parallel": ("prefix", True),
-    "Parallel+PrefixCache": ("prefix", True),
-    "Fast-dLLM (Prefix-Cache)": ("prefix", True),
-    "Parallel+DualCache": ("dual", True),
-    "Fast-dLLM (Dual-Cache)": ("dual", True),
-    "HF backend": ("dual", True),
-    "dLLM-Cache": None,   # feature caching with periodic refresh: not a scheme the model has
-    "D2F-LLaDA": None,    # pipelined multi-block decoding: tokens per forward not published
 }
 
 RUNTIME_OF_ENGINE = (
@@ -236,86 +198,6 @@ def measured_rows(runs: pd.DataFrame, models: pd.DataFrame, quants: pd.DataFrame
     })
 
 
-def _task(prompt: str) -> tuple[str, str]:
-    """('gsm8k', 'gsm8k-5shot') from a prompt description."""
-    text = prompt.lower()
-    task = next((t for t in ("gsm8k", "math", "humaneval", "mbpp") if t in text), "")
-    shots = re.search(r"(\d+)-shot", text)
-    return task, f"{task}-{shots.group(1)}shot" if shots else task
-
-
-def diffusion_rows(runs: pd.DataFrame, models: pd.DataFrame, quants: pd.DataFrame, devices: pd.DataFrame,
-                   benchmarks: dict) -> pd.DataFrame:
-    """diffusion_runs_dev.csv rows as decoding workloads (HF transformers, bf16)."""
-    m_idx, m_why = _resolve(runs["model"], DIFFUSION_MODEL_NAMES, _by_name(models))
-    d_idx, d_why = _resolve(runs["gpu"], DIFFUSION_DEVICE_NAMES, _by_name(devices))
-    bf16 = _by_name(quants).get("BF16 (safetensors)", -1)
-    prompts = benchmarks["prompt_tokens_assumed"]
-    answers = benchmarks["answer_tokens"]
-    tpf_table = benchmarks["tokens_per_forward"]
-    records = []
-    for i, row in enumerate(runs.itertuples(index=False)):
-        task, task_shots = _task(str(row.prompt_len))
-        method = DIFFUSION_METHODS.get(str(row.method), None)
-        why = [f"model: {m_why[i]}"] if m_why[i] else []
-        why += [f"device: {d_why[i]}"] if d_why[i] else []
-        gen = pd.to_numeric(row.gen_len, errors="coerce")
-        if method is None:
-            why.append(f"method '{row.method}' not modelled")
-        if np.isnan(gen):
-            why.append("generation length not stated")
-        ar = "(AR)" in str(row.model)
-        family = "d3llm-" if str(row.model).startswith("d3LLM") else ""
-        family += "dream" if "dream" in str(row.model).lower() else "llada"
-        cache, parallel = method or ("dual", False)
-        tpf = 1.0
-        if parallel and not ar:
-            key = "llada-nocache" if family == "llada" and cache == "none" else family
-            tpf = tpf_table.get(key, {}).get(task, np.nan)
-            if np.isnan(tpf):
-                why.append(f"tokens per forward of {family} on {task or 'this task'} not published")
-        note = str(row.note)
-        stated = re.search(r"generated length (\d+)", note)
-        # docs/diffusion.md §2.6: what the source's tokens/s counts.
-        if stated:
-            numerator = float(stated.group(1))
-        elif "prompt+generation" in note:
-            numerator = prompts.get(task_shots, np.nan) + answers.get(task, np.nan)
-        elif "generated non-EOS" in note:
-            # Dream base is not instruction-tuned and rarely emits EOS: its non-EOS count is the canvas.
-            numerator = float(gen)
-        else:
-            numerator = float(answers.get(task, np.nan))
-        prompt = float(prompts.get(task_shots, np.nan))
-        if not ar and (np.isnan(prompt) or np.isnan(numerator)):
-            why.append("prompt or answer length unknown")
-        steps = np.nan
-        block = float(row.block_size)
-        if parallel and not ar and "llada" in family and not np.isnan(gen):
-            # Fast-dLLM decodes the whole canvas (no EOS stop), but its threshold rule commits a
-            # block of trailing EOS in one step (they are predicted with near-certainty): the
-            # published tokens per forward holds for the answer's blocks, each EOS-only block
-            # costs one step (docs/diffusion.md "Tokens per forward"). An instruct LLaDA stops
-            # answering after `answer_tokens`; Dream base rarely emits EOS (its canvas is its answer).
-            n_blocks = np.ceil(gen / block)
-            answer_blocks = min(np.ceil(answers.get(task, gen) / block), n_blocks)
-            steps = (answer_blocks * np.ceil(block / max(tpf, 1.0)) + (n_blocks - answer_blocks)) / n_blocks
-        records.append({
-            "source_file": "diffusion_runs_dev.csv", "source_row": i, "model": row.model,
-            "quant": "BF16 (safetensors)", "device": row.gpu, "runtime": "hf-transformers", "n_devices": 1.0,
-            "parallel": "none", "test": f"{row.method} | {row.prompt_len} | gen {row.gen_len}",
-            "measured_tok_s": float(row.tokens_per_s), "model_index": m_idx[i], "quant_index": bf16,
-            "device_index": d_idx[i], "prefill_chunk": np.nan, "gen_len": gen, "block_size": block,
-            "tokens_per_forward": tpf, "steps_per_block": steps, "diffusion_cache": cache,
-            "excluded": "; ".join(why), "metric": "decode" if ar else "diffusion",
-            "decode_context": prompt + (gen / 2 if not np.isnan(gen) else 0), "prompt_len": prompt,
-            "prefill_depth": 0.0, "numerator": 1.0 if ar else numerator,
-            "cell": f"{row.source}|{row.model}|{row.gpu}|{row.prompt_len}|{row.gen_len}",
-            "is_baseline": method is not None and method == ("none", False),
-        })
-    return pd.DataFrame.from_records(records)
-
-
 _WORKLOAD_COLUMNS = ("runtime", "n_devices", "parallel", "prefill_chunk", "flash_attention", "gen_len", "block_size",
                      "tokens_per_forward", "steps_per_block", "diffusion_cache", "decode_context",
                      "prompt_len", "prefill_depth")
@@ -407,6 +289,7 @@ def load_dev_rows(data_dir: Path | str, models: pd.DataFrame, quants: pd.DataFra
                   benchmarks_path: Path | str | None = None) -> pd.DataFrame:
     """Both dev files as one frame of rows (mapped or excluded)."""
     data_dir = Path(data_dir)
+    from estimator.core.devdata_diffusion import diffusion_rows
     with open(benchmarks_path or DATA_DIR / "diffusion_benchmarks.json", encoding="utf-8") as handle:
         benchmarks = json.load(handle)
     measured = pd.read_csv(data_dir / "measured_runs_dev.csv")

@@ -360,9 +360,12 @@ def diffusion_slots(
     cached_step = pick(step_prefix, step_dual, is_prefix)
     zero = np.zeros_like(n_blocks)
     total_steps = n_blocks * steps
+    # Fast-dLLM's cached loops call the model once after the refresh before testing whether the
+    # block is done: at least one cached step per block (docs/diffusion.md §1.2).
+    cached_steps = n_blocks * np.maximum(steps - 1.0, 1.0)
     slots = [
         # Family B: steps and commits; family A with cache: the cached steps after each refresh.
-        Slot(np.where(full_attention, np.where(is_none, zero, n_blocks * np.maximum(steps - 1.0, 0.0)), total_steps),
+        Slot(np.where(full_attention, np.where(is_none, zero, cached_steps), total_steps),
              pick(cached_step, step_b, full_attention)),
         Slot(np.where(full_attention, zero, n_blocks), commit_b),
         # Family A: full forwards (every step without cache, one per block otherwise).

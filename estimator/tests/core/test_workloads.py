@@ -144,3 +144,13 @@ def test_it_adds_unfused_attention_score_traffic_to_a_compute_bound_prefill(unit
     # Not stated: fused (every current runtime's default).
     default = run(LLAMA_31_8B, BF16, TEST_GPU, unit_priors, prompt_len=512, prefill_chunk=512)
     assert default["prefill_s"] == fused["prefill_s"]
+
+
+def test_it_gives_a_cached_full_attention_block_one_step_after_its_refresh_even_at_high_tpf(unit_priors):
+    # Fast-dLLM's cached loops call the model once after the refresh before testing completion
+    # (docs/diffusion.md §1.2): a TPF of the block size still costs refresh + one cached step.
+    one = run(LLADA, BF16, BIG_GPU, unit_priors, prompt_len=512, gen_len=256, diffusion_cache="dual",
+              tokens_per_forward=32)["diffusion_s"]
+    two = run(LLADA, BF16, BIG_GPU, unit_priors, prompt_len=512, gen_len=256, diffusion_cache="dual",
+              tokens_per_forward=16)["diffusion_s"]
+    assert one == pytest.approx(two, rel=1e-12)
