@@ -254,7 +254,8 @@ class ResultWorkloadSerializer(serializers.Serializer):
     decode_context_tokens = _int("Cached tokens each decode step attends to.")
     batch = _int()
     block_size = _int("Diffusion models only.")
-    steps_per_block = _int("Diffusion models only.")
+    steps_per_block = _float("Diffusion models only: denoising forwards per block, the mean over blocks "
+                             "(block size / tokens per forward) unless the scenario set it.")
     kv_cache_dtype = _str()
     device_count = _int("Devices used: those asked for, or those a multi_device verdict needs.")
     parallel = _str("none | tensor | layers")

@@ -298,8 +298,15 @@ def prefill_slots(m: ModelArrays, bpw, kv_b, *, prompt, chunk, batch=1.0, cached
 
 
 def steps_per_block(block: np.ndarray, tokens_per_forward: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """Denoising forwards per block: `steps` when given, else ceil(B / tokens per forward)."""
-    from_tpf = np.ceil(block / np.maximum(tokens_per_forward, 1.0))
+    """Denoising forwards per block: `steps` when given, else B / tokens per forward.
+
+    Tokens per forward is a ratio of totals (tokens committed over forwards run), so B / TPF is
+    the mean number of forwards per block exactly; a single block takes a whole number of them,
+    but rounding each up would overstate the total by up to one forward per block (d3LLM's TPF 9.1
+    with B = 32: 4 instead of 3.5). The dev-row fit counts forwards the same way.
+    """
+    # At least one forward per block: a TPF above a (user-given, smaller) block commits it in one.
+    from_tpf = np.maximum(block / np.maximum(tokens_per_forward, 1.0), 1.0)
     return np.where(np.isnan(steps), from_tpf, steps)
 
 

@@ -90,7 +90,7 @@ _SPEC: tuple[tuple[str, str, str, Callable[[list[Any]], list[Any]] | None], ...]
     ("workload", "decode_context_tokens", "decode_context", _as_int),
     ("workload", "batch", "batch", _as_int),
     ("workload", "block_size", "diffusion_block_size", _as_int),
-    ("workload", "steps_per_block", "diffusion_steps_per_block", _as_int),
+    ("workload", "steps_per_block", "diffusion_steps_per_block", None),
     ("workload", "kv_cache_dtype", "kv_dtype", None),
     ("workload", "device_count", "n_devices", _as_int),
     ("workload", "parallel", "parallel", None),

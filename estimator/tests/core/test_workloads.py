@@ -79,7 +79,9 @@ def test_it_pipelines_prefill_chunks_over_layer_split_devices(unit_priors):
 
 
 def test_it_counts_denoising_steps_from_tokens_per_forward():
-    assert steps_per_block(np.array([32.0, 256.0]), np.array([3.0, 16.0]), np.array([np.nan, np.nan])).tolist() == [11, 16]
+    # The mean forwards per block (TPF is a ratio of totals), at least one per block.
+    steps = steps_per_block(np.array([32.0, 256.0, 4.0]), np.array([3.0, 16.0, 15.0]), np.full(3, np.nan))
+    assert steps.tolist() == pytest.approx([32 / 3, 16.0, 1.0])
     assert steps_per_block(np.array([32.0]), np.array([3.0]), np.array([4.0])).tolist() == [4]
 
 
