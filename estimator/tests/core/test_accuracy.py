@@ -66,9 +66,12 @@ def test_the_committed_priors_are_what_the_fit_gives_today(catalog):
 
 
 @pytest.mark.slow
-def test_it_predicts_unseen_devices_within_15_percent_on_decode(catalog):
+def test_it_predicts_unseen_devices_within_the_issue_targets(catalog):
+    # Leave-one-device-out medians on the dev files: decode <= 8%, prefill <= 15%, diffusion <= 20%.
     _, summary = accuracy.accuracy_report(DATA, *catalog, load_priors(), lodo=True)
-    assert overall(summary, "decode", "lodo_median_abs_error_pct") <= 15.0
+    assert overall(summary, "decode", "lodo_median_abs_error_pct") <= 8.0
+    assert overall(summary, "prefill", "lodo_median_abs_error_pct") <= 15.0
+    assert overall(summary, "diffusion", "lodo_median_abs_error_pct") <= 20.0
 
 
 @pytest.mark.parametrize("metric", ["decode", "prefill", "diffusion"])
