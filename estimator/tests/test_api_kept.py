@@ -98,3 +98,23 @@ def test_a_change_saved_by_this_process_is_seen_at_once_in_production(api, staff
     api.get("/api/v1/estimate/", ESTIMATE)
     assert staff_api.patch(f"/api/v1/devices/{DEVICE}/", {"memory_bandwidth_gbs": 2016}, format="json").status_code == 200
     assert api.get("/api/v1/estimate/", ESTIMATE).json()["working"]["bandwidth_bytes_per_s"] == 2016e9
+
+
+def test_a_named_scenario_is_validated_once_and_a_bad_one_every_time(api):
+    serializers._kept_scenarios.clear()
+    good = {**ESTIMATE, "context_tokens": 4096}
+    bad = {**ESTIMATE, "context_tokens": 0}
+    with mock.patch.object(serializers.WorkloadSerializer, "validate", autospec=True,
+                           side_effect=serializers.WorkloadSerializer.validate) as validate:
+        for _ in range(2):
+            response = api.post("/api/v1/estimate/", {"scenarios": [good, bad]}, format="json")
+            assert response.status_code == 400 and list(response.json()["scenarios"]) == ["1"]
+        assert api.post("/api/v1/estimate/", {"scenarios": [good, good]}, format="json").status_code == 200
+    assert validate.call_count == 1  # the good one, once; the bad one fails before `validate`
+    inline = {**good, "device": {"name": "My card", "kind": "gpu", "memory_gb": 48, "memory_bandwidth_gbs": 960,
+                                 "fp16_tflops": 150, "tdp_w": 300}}
+    with mock.patch.object(serializers.WorkloadSerializer, "validate", autospec=True,
+                           side_effect=serializers.WorkloadSerializer.validate) as validate:
+        for _ in range(2):
+            assert api.post("/api/v1/estimate/", inline, format="json").status_code == 200
+    assert validate.call_count == 2
