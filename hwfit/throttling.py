@@ -13,7 +13,6 @@ from django.http import HttpRequest
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
 
-
 from hwfit.cache import record_hit_locally
 
 
