@@ -5,8 +5,8 @@ version: `estimator.services.catalog_cache.catalog_version`, changed by any cata
 calibration fit or measured run). The estimates and tables behind them are already kept, but
 validating the query, resolving the records, formatting the rows and encoding ~3 KB (an
 estimate) to ~160 KB (a table page) of JSON or CSV is most of what such a request costs. So the
-rendered bytes are kept in this process's memory, keyed on the catalog version, the full URL and
-the format, and served again to the next anonymous GET of the same URL.
+rendered bytes are kept in this process's memory, keyed on the catalog version, the absolute URL
+and the format, and served again to the next anonymous GET of the same URL.
 
 Only after DRF's checks: the view's handler runs after authentication, permissions and the
 throttle, so a kept answer is still counted and refused like any other. Only anonymous requests
@@ -57,7 +57,8 @@ def _key(request: Request) -> tuple[str, str, str] | None:
     renderer = getattr(request, "accepted_renderer", None)
     if renderer is None or renderer.format not in KEPT_FORMATS:
         return None
-    return (catalog_version(), request.get_full_path(), request.accepted_media_type)
+    # The absolute URL: a table page links its neighbours with the scheme and host it was asked on.
+    return (catalog_version(), request.build_absolute_uri(), request.accepted_media_type)
 
 
 def _lookup(key: tuple[str, str, str]) -> tuple[bytes, dict[str, str]] | None:

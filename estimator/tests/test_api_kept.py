@@ -48,6 +48,12 @@ def test_another_page_or_format_is_another_answer(api):
     assert handled(api, TABLE, {"quantization": "q4-k-m", "format": "csv"})[0] == 1
 
 
+def test_a_page_asked_on_another_host_links_its_neighbours_on_that_host(api):
+    first = api.get(TABLE, {"quantization": "q4-k-m"}).json()["next"]
+    other = api.get(TABLE, {"quantization": "q4-k-m"}, HTTP_HOST="localhost").json()["next"]
+    assert first.startswith("http://testserver/") and other.startswith("http://localhost/")
+
+
 def test_a_kept_answer_is_still_throttled(api, settings):
     api.get("/api/v1/estimate/", ESTIMATE)
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": "1/minute"}}
