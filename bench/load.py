@@ -12,6 +12,11 @@ CSV), each time with the next of a few hundred distinct scenarios, so caches see
 as well as repeats. Prints, per endpoint: requests/s, latency p50/p95/p99 as the client saw it,
 the server's own time (its `Server-Timing` header) p50/p95, and errors (any status but 200, or a
 failed connection). The run is bounded: it stops after `--seconds`, and each request times out.
+
+The client shares the machine's cores with the server, so it is kept lean: by default each
+connection is a raw asyncio stream speaking HTTP/1.1 with keep-alive (`RawConnection`), which
+still reads every answer's whole body and checks its status, at a fraction of the CPU per request
+that httpx spends (`--client httpx` measures with httpx instead, as the first runs did).
 """
 
 from __future__ import annotations
@@ -72,15 +77,84 @@ class Tally:
     statuses: dict[int, int] = field(default_factory=lambda: defaultdict(int))
 
 
+REQUEST_TIMEOUT_S = 60.0
+
+
 def server_time(response: httpx.Response) -> float | None:
-    timing = response.headers.get("Server-Timing", "")
+    return server_time_of(response.headers.get("Server-Timing", ""))
+
+
+def server_time_of(timing: str) -> float | None:
     for part in timing.split(";"):
         if part.startswith("dur="):
             return float(part[4:])
     return None
 
 
-async def connection(client: httpx.AsyncClient, mix: list[Endpoint], offset: int, deadline: float,
+class RawConnection:
+    """One HTTP/1.1 keep-alive connection on asyncio streams: send a request, read the whole answer.
+
+    Answers with Content-Length or chunked bodies; reconnects when the server closes the connection
+    (`Connection: close`, a worker recycled). Returns (status, Server-Timing header, body length).
+    """
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: dict | None) -> tuple[int, str, int]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        payload = b"" if body is None else json.dumps(body).encode()
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAccept: */*\r\n"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+        self.writer.write(head.encode() + b"\r\n" + payload)
+        try:
+            return await self._answer()
+        except BaseException:
+            self.close()
+            raise
+
+    async def _answer(self) -> tuple[int, str, int]:
+        lines = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            if line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        if "content-length" in headers:
+            size = len(await self.reader.readexactly(int(headers["content-length"])))
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            size = 0
+            while chunk := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                size += len(await self.reader.readexactly(chunk + 2)) - 2
+            await self.reader.readuntil(b"\r\n")
+        else:  # the body runs to the end of the connection
+            size = len(await self.reader.read())
+            headers["connection"] = "close"
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, headers.get("server-timing", ""), size
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def record(tally: Tally, start: float, status: int, timing: str) -> None:
+    tally.latencies.append(time.perf_counter() - start)
+    tally.statuses[status] += 1
+    if status != 200:
+        tally.errors += 1
+    elif (ms := server_time_of(timing)) is not None:
+        tally.server_ms.append(ms)
+
+
+async def connection(client: httpx.AsyncClient | RawConnection, mix: list[Endpoint], offset: int, deadline: float,
                      tallies: dict[str, Tally]) -> None:
     counters = itertools.count(offset)
     while time.monotonic() < deadline:
@@ -91,32 +165,41 @@ async def connection(client: httpx.AsyncClient, mix: list[Endpoint], offset: int
             tally = tallies[endpoint.name]
             start = time.perf_counter()
             try:
-                response = await client.request(method, path, json=body)
-                await response.aread()
-            except httpx.HTTPError:
+                if isinstance(client, RawConnection):
+                    status, timing, _size = await asyncio.wait_for(client.request(method, path, body), REQUEST_TIMEOUT_S)
+                else:
+                    response = await client.request(method, path, json=body)
+                    await response.aread()
+                    status, timing = response.status_code, response.headers.get("Server-Timing", "")
+            except (httpx.HTTPError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                    asyncio.TimeoutError, ValueError, IndexError):
                 tally.errors += 1
                 tally.statuses[0] += 1
                 continue
-            tally.latencies.append(time.perf_counter() - start)
-            tally.statuses[response.status_code] += 1
-            if response.status_code != 200:
-                tally.errors += 1
-            elif (ms := server_time(response)) is not None:
-                tally.server_ms.append(ms)
+            record(tally, start, status, timing)
 
 
-async def run_load(base_url: str, seconds: float, connections: int,
-                   skip: tuple[str, ...] = ()) -> tuple[dict[str, Tally], float]:
-    host = urlsplit(base_url).hostname
-    if host not in LOOPBACK:
-        raise SystemExit(f"the load test only targets this machine (loopback), not {host}")
+async def run_load(base_url: str, seconds: float, connections: int, skip: tuple[str, ...] = (),
+                   client: str = "raw") -> tuple[dict[str, Tally], float]:
+    url = urlsplit(base_url)
+    if url.hostname not in LOOPBACK:
+        raise SystemExit(f"the load test only targets this machine (loopback), not {url.hostname}")
     mix = [endpoint for endpoint in the_mix() if endpoint.name not in skip]
     tallies = {endpoint.name: Tally() for endpoint in mix}
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=httpx.Timeout(60.0)) as client:
+    if client == "raw":
+        clients = [RawConnection(url.hostname, url.port or 80) for _ in range(connections)]
         started = time.monotonic()
-        deadline = started + seconds
-        await asyncio.gather(*(connection(client, mix, index * 7, deadline, tallies) for index in range(connections)))
+        await asyncio.gather(*(connection(raw, mix, index * 7, started + seconds, tallies)
+                               for index, raw in enumerate(clients)))
+        elapsed = time.monotonic() - started
+        for raw in clients:
+            raw.close()
+        return tallies, elapsed
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=httpx.Timeout(REQUEST_TIMEOUT_S)) as shared:
+        started = time.monotonic()
+        await asyncio.gather(*(connection(shared, mix, index * 7, started + seconds, tallies)
+                               for index in range(connections)))
         elapsed = time.monotonic() - started
     return tallies, elapsed
 
@@ -204,6 +287,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--warmup", type=float, default=5, help="seconds of load before the measured run")
     parser.add_argument("--skip", default="", help="endpoints left out, comma-separated (e.g. 'model page')")
+    parser.add_argument("--client", choices=["raw", "httpx"], default="raw",
+                        help="raw: asyncio streams, HTTP/1.1 keep-alive (lean); httpx: httpx's AsyncClient")
     parser.add_argument("--json", help="write the summary here")
     args = parser.parse_args(argv)
     if bool(args.url) == bool(args.server):
@@ -216,13 +301,13 @@ def main(argv: list[str] | None = None) -> None:
             process = start_server(args.server, args.port)
             wait_ready(base_url, process)
         if args.warmup:
-            asyncio.run(run_load(base_url, args.warmup, args.connections, skip))
-        tallies, elapsed = asyncio.run(run_load(base_url, args.seconds, args.connections, skip))
+            asyncio.run(run_load(base_url, args.warmup, args.connections, skip, args.client))
+        tallies, elapsed = asyncio.run(run_load(base_url, args.seconds, args.connections, skip, args.client))
     finally:
         if process is not None:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=60)
-    label = f"{args.server or base_url}, {args.connections} connections"
+    label = f"{args.server or base_url}, {args.connections} connections, {args.client} client"
     text, summary = table(tallies, elapsed, label)
     print(text)
     if args.json:

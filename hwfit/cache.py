@@ -10,6 +10,8 @@ connection per process per interval, not one per request.
 from __future__ import annotations
 
 import logging
+import math
+import threading
 import time
 from typing import Any
 
@@ -39,6 +41,39 @@ class ReusedClientRedisCacheClient(RedisCacheClient):
         if client is None:
             client = clients[id(pool)] = self._client(connection_pool=pool)
         return client
+
+
+# One throttle hit, atomically in Redis: refused when the `limit`-th newest hit is within the window,
+# recorded otherwise. The list holds the hits of the window, newest first, at most `limit` of them
+# (hits that left the window are popped from its tail, each once), so a hit costs one round trip and
+# the same few bytes whatever the rate, where DRF reads and writes a pickled list of every hit.
+RECORD_HIT = """
+local oldest = redis.call('LINDEX', KEYS[1], -1)
+while oldest and tonumber(oldest) <= tonumber(ARGV[1]) - tonumber(ARGV[3]) do
+  redis.call('RPOP', KEYS[1])
+  oldest = redis.call('LINDEX', KEYS[1], -1)
+end
+local nth = redis.call('LINDEX', KEYS[1], tonumber(ARGV[2]) - 1)
+if nth and tonumber(nth) > tonumber(ARGV[1]) - tonumber(ARGV[3]) then
+  return nth
+end
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return false
+"""
+
+_local_hits_lock = threading.Lock()
+
+
+def record_hit_locally(cache: Any, key: str, now: float, limit: int, window_s: float) -> float | None:
+    """`record_hit` in a process's own memory: the same rule, the timestamps in a list."""
+    with _local_hits_lock:
+        history = [at for at in cache.get(key, []) if at > now - window_s][:limit]
+        if len(history) >= limit:
+            return history[limit - 1]
+        cache.set(key, [now, *history][:limit], math.ceil(window_s))
+    return None
 
 
 class ResilientRedisCache(RedisCache):
@@ -75,6 +110,25 @@ class ResilientRedisCache(RedisCache):
                 logger.warning("Redis cache unreachable (%s); using local memory for %.0f s", exc, self.retry_after)
                 self._down_until = time.monotonic() + self.retry_after
         return getattr(self.local, name)(*args, **kwargs)
+
+    def record_hit(self, key: str, now: float, limit: int, window_s: float) -> float | None:
+        """Count a hit on `key` unless `limit` hits were counted in the last `window_s` seconds.
+
+        Returns None when counted, else the time of the hit that must leave the window first.
+        """
+        if not self.degraded:
+            try:
+                client = self._cache.get_client(key, write=True)
+                script = self.__dict__.get("_record_hit")
+                if script is None:
+                    script = self.__dict__["_record_hit"] = client.register_script(RECORD_HIT)
+                nth = script(keys=[self.make_and_validate_key(key)],
+                             args=[repr(now), limit, window_s, math.ceil(window_s)], client=client)
+                return None if nth is None else float(nth)
+            except (RedisError, OSError) as exc:
+                logger.warning("Redis cache unreachable (%s); using local memory for %.0f s", exc, self.retry_after)
+                self._down_until = time.monotonic() + self.retry_after
+        return record_hit_locally(self.local, key, now, limit, window_s)
 
     def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
         return self._call("add", key, value, timeout, version)

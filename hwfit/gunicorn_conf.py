@@ -12,7 +12,9 @@ bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, 2 * multiprocessing.cpu_count())))
 # Threads per worker (gthread workers): a request spends part of its time waiting on PostgreSQL
 # and Redis, and gthread keeps connections alive where sync workers close each one. Measured with
-# bench/load.py (32 connections, 2 cores): 4 threads served ~1.3x the requests/s of sync workers.
+# bench/load.py (32 connections, 2 cores): 4 threads served ~1.3x the requests/s of sync workers;
+# of 4x4, 3x4, 6x4, 4x8, 2x2, 2x8, 4x1 and 8x1 processes x threads, 4x4 served the most
+# (~700-1,000 requests/s; one thread per process: a quarter of that).
 threads = int(os.environ.get("GUNICORN_THREADS", 4))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 60))
 graceful_timeout = 30

@@ -185,6 +185,10 @@ HWFIT_GGUF_UPLOAD_MAX_BYTES = int(env_float("HWFIT_GGUF_UPLOAD_MAX_BYTES", 64 * 
 # Largest catalog CSV the admin imports.
 HWFIT_CSV_MAX_BYTES = int(env_float("HWFIT_CSV_MAX_BYTES", 8 * 1024 * 1024))
 
+# Seconds a process reuses the catalog version it read (estimator/services/catalog_cache.py): an
+# edit saved by another process is seen within this time. Development reads it on every request.
+HWFIT_CATALOG_CHECK_S = env_float("HWFIT_CATALOG_CHECK_S", 1.0 if PRODUCTION else 0.0)
+
 # --- Cache ----------------------------------------------------------------------------------
 # Throttle counts and computed compatibility tables. With CACHE_URL (Redis) they are shared by
 # every worker process; while Redis is down each process falls back to its own memory.

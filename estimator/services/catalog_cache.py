@@ -11,6 +11,11 @@ request and has two parts, so that it is right across gunicorn processes whateve
   is saved or deleted (after the transaction commits), which also catches changes the fingerprint cannot
   tell apart (a fit withdrawn and another accepted between two requests).
 
+Reading the version costs a query and a cache round trip, more than a kept answer takes to serve,
+so a process reads it at most once per `HWFIT_CATALOG_CHECK_S` seconds (production: 1 s;
+development and tests: 0, every request). A change this process saves is seen by its next request;
+one saved by another process (a worker, a management command, SQL) within that interval.
+
 A compatibility table is computed once per catalog version and workload, then reused from this
 process's memory or, when another process computed it, from the shared cache. A cache that
 cannot be reached (or answers garbage) only means computing the table again: never an error.
@@ -26,6 +31,7 @@ import logging
 import os
 import pickle
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -71,7 +77,13 @@ _lock = threading.Lock()
 _prepared: tuple[str, Catalog] | None = None
 _tables: OrderedDict[str, ResultTable] = OrderedDict()
 _estimates: OrderedDict[str, dict[str, Any]] = OrderedDict()
+# The same estimates encoded for the API, by the same keys (see `estimates_cached`).
+_encoded: dict[str, bytes] = {}
 _ledgers: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+# What other modules keep per catalog version in this process (estimator/api/kept.py), dropped by `forget`.
+forget_also: list[Callable[[], None]] = []
+# (time.monotonic() when read, version): the last version this process read.
+_checked: tuple[float, str] | None = None
 
 
 def watched_models() -> list[type[Model]]:
@@ -131,10 +143,28 @@ def catalog_version() -> str:
     held = _held.get()
     if held:
         return held[0]
-    version = _read_version()
+    version = _recent_version()
     if held is not None:
         held.append(version)
     return version
+
+
+def _recent_version() -> str:
+    """The version read by this process less than HWFIT_CATALOG_CHECK_S ago, or read now."""
+    global _checked
+    checked = _checked
+    started = time.monotonic()
+    if checked is not None and started - checked[0] < settings.HWFIT_CATALOG_CHECK_S:
+        return checked[1]
+    version = _read_version()
+    _checked = (started, version)
+    return version
+
+
+def _recheck() -> None:
+    """The next request reads the version again (this process saved a change)."""
+    global _checked
+    _checked = None
 
 
 def _read_version() -> str:
@@ -165,15 +195,19 @@ def _current() -> tuple[str, Catalog]:
             _prepared = (version, catalog_load())
             _tables.clear()
             _estimates.clear()
+            _encoded.clear()
             _ledgers.clear()
         return _prepared
 
 
 def forget() -> None:
     """Drop what this process keeps, as a new process starts (tests)."""
-    global _prepared
+    global _prepared, _checked
     with _lock:
         _prepared = None
+        _checked = None
+        for drop in forget_also:
+            drop()
         _tables.clear()
         _estimates.clear()
         _ledgers.clear()
@@ -203,15 +237,19 @@ def compatibility_cached(key: tuple[Any, ...], compute: Callable[[Catalog], Resu
 
 
 def estimates_cached(scenarios: list[dict[str, Any]],
-                     compute: Callable[[list[dict[str, Any]], Catalog], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+                     compute: Callable[[list[dict[str, Any]], Catalog], list[dict[str, Any]]],
+                     encode: Callable[[dict[str, Any]], bytes] | None = None) -> list[dict[str, Any]] | list[bytes]:
     """Result objects for validated scenarios: those seen at this catalog version from this
     process's memory or the shared cache, the rest computed together (one core call) and kept.
 
+    With `encode` (the API's one JSON encoding of a record), each record's encoded bytes instead,
+    kept with the record: encoding a batch's records costs more than finding them.
     Raises ScenarioInputError with the indices of `scenarios` (not of the part computed).
     """
     version, catalog = _current()
     if len(scenarios) > CACHED_BATCH_MAX:
-        return compute(scenarios, catalog)
+        records = compute(scenarios, catalog)
+        return records if encode is None else [encode(record) for record in records]
     # The site's energy price fills a scenario that gives none: it is part of what was asked.
     keys = [hashlib.blake2b(json.dumps([version, scenario, settings.HWFIT_USD_PER_KWH], sort_keys=True,
                                        default=str).encode(), digest_size=16).hexdigest() for scenario in scenarios]
@@ -230,8 +268,15 @@ def estimates_cached(scenarios: list[dict[str, Any]],
     with _lock:
         for index, key in enumerate(keys):
             _estimates[key] = found[index]
+            _estimates.move_to_end(key)
         while len(_estimates) > MEMORY_ESTIMATES:
-            _estimates.popitem(last=False)
+            _encoded.pop(_estimates.popitem(last=False)[0], None)
+    if encode is not None:
+        encoded = [_encoded.get(key) for key in keys]
+        for index, data in enumerate(encoded):
+            if data is None:
+                encoded[index] = _encoded[keys[index]] = encode(found[index])
+        return encoded
     # Each caller gets its own dicts: a record kept here must not change under the next request.
     return [{name: dict(value) if isinstance(value, dict) else value for name, value in found[index].items()}
             for index in range(len(scenarios))]
@@ -293,10 +338,12 @@ def _shared_set(digest: str, table: ResultTable) -> None:
 
 def catalog_changed(**_: Any) -> None:
     """Signal receiver: a watched row was saved or deleted; every process reloads once it commits."""
+    _recheck()
     transaction.on_commit(_new_token)
 
 
 def _new_token() -> None:
+    _recheck()
     try:
         cache.set(TOKEN_KEY, uuid.uuid4().hex, None)
     except Exception:  # noqa: BLE001 - the database fingerprint still tells the change

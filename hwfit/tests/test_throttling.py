@@ -106,3 +106,35 @@ def test_admin_login_attempts_are_throttled(client, settings):
     # Reading the login page is not an attempt.
     assert client.get("/admin/login/").status_code == 200
     caches["default"].clear()
+
+
+@pytest.mark.parametrize("url", [REDIS_URL, DOWN_URL])
+def test_a_hit_is_refused_while_the_limit_is_reached_within_the_window(url):
+    backend = ResilientRedisCache(url, {"KEY_PREFIX": f"test-{uuid.uuid4().hex}", "OPTIONS": {"RETRY_AFTER": 60}})
+    hits = [backend.record_hit("k", now, 3, 60.0) for now in (0.0, 10.0, 20.0, 30.0)]
+    assert hits == [None, None, None, 0.0]  # the 4th waits for the hit at t=0 to leave the window
+    assert backend.record_hit("k", 59.9, 3, 60.0) == 0.0
+    assert backend.record_hit("k", 60.0, 3, 60.0) is None  # t=0 has left: counted
+    assert backend.record_hit("k", 65.0, 3, 60.0) == 10.0
+    backend.clear()
+
+
+def test_redis_keeps_only_the_hits_within_the_window_whatever_the_rate():
+    backend = ResilientRedisCache(REDIS_URL, {"KEY_PREFIX": f"test-{uuid.uuid4().hex}", "OPTIONS": {"RETRY_AFTER": 60}})
+    for now in range(100):
+        assert backend.record_hit("k", float(now), 1_000_000, 10.0) is None
+    client = backend._cache.get_client("k")
+    key = backend.make_and_validate_key("k")
+    assert client.llen(key) == 10  # hits 90..99: the rest left the window and were dropped
+    assert 0 < client.ttl(key) <= 10
+    backend.clear()
+
+
+def test_the_wait_is_until_the_oldest_hit_in_the_window_leaves_it(client, anon_rate):
+    anon_rate("2/minute")
+    caches["default"].clear()
+    statuses(client, 2)
+    response = client.get("/api/v1/runtimes/")
+    assert response.status_code == 429
+    assert 55 <= int(response.headers["Retry-After"]) <= 60
+    caches["default"].clear()
