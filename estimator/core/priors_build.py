@@ -25,8 +25,9 @@ from estimator.core.priors import METRICS, PRIORS_PATH, load_constants
 
 DEV_FILES = ("measured_runs_dev.csv", "diffusion_runs_dev.csv")
 MODEL = ("t_pass = max((dense GEMMs + dequant) / (peak * eff_c * gemm_factor) + experts / (peak * eff_c * "
-         "gemm_factor * m/(m + expert_half_tokens)) + attention / (peak * eff_attn), bytes / softmin(eff_m * "
-         "bandwidth, bw_cap)) + t_fixed_s + n_layers * t_layer_s")
+         "gemm_factor * m/(m + expert_half_tokens)) + attention / (peak * eff_attn) + unfused score bytes / "
+         "(eff_m * bandwidth), bytes / softmin(eff_m * bandwidth, cap_bytes_per_cycle * compute units * boost "
+         "clock [matrix-vector passes only])) + t_fixed_s + n_layers * t_layer_s")
 
 
 def _sha256(path: Path) -> str:
