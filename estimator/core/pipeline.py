@@ -34,14 +34,18 @@ import numpy as np
 import pandas as pd
 
 from estimator.core import priors as priors_mod
-from estimator.core.frames import WORKLOAD_DEFAULTS, paired_scenarios, scenarios, with_prices, with_workload
+from estimator.core.frames import (
+    WORKLOAD_DEFAULTS, PriceTables, ScenarioParts, cross_rows, paired_scenarios, price_tables, scenario_parts, scenarios,
+    scenarios_from_parts, with_prices, with_workload,
+)
 from estimator.core.outputs import OUTPUT_COLUMNS, json_records, output_frame
 from estimator.core.preparation import Prepared, prepare
 from estimator.core.timing import times
 
 __all__ = [
-    "OUTPUT_COLUMNS", "WORKLOAD_DEFAULTS", "Prepared", "compatibility_matrix", "estimate", "estimate_one",
-    "json_records", "paired_scenarios", "prepare", "scenarios", "times", "with_prices", "with_workload",
+    "OUTPUT_COLUMNS", "WORKLOAD_DEFAULTS", "Prepared", "PriceTables", "ScenarioParts", "compatibility_matrix",
+    "cross_rows", "estimate", "estimate_one", "json_records", "paired_scenarios", "prepare", "price_tables",
+    "scenario_parts", "scenarios", "scenarios_from_parts", "times", "with_prices", "with_workload",
 ]
 
 

@@ -24,8 +24,7 @@ from estimator.services.results import ResultTable, context_within_window, resul
 
 
 def _estimate(frame: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
-    """The core's answer for a scenario frame, with the catalog's prices and what the request set."""
-    frame = pipeline.with_prices(frame, cloud_offers=catalog.offers, api_prices=catalog.prices)
+    """The core's answer for a scenario frame (priced: `Catalog.price_tables`), with what the request set."""
     result = pipeline.estimate(frame, calibrations=catalog.calibrations)
     result["usd_per_kwh"] = frame["usd_per_kwh"].to_numpy()
     result["context_within_window"] = context_within_window(result["context"], frame["max_context"])
@@ -44,8 +43,9 @@ def estimate_scenarios(*, scenarios: list[dict[str, Any]], catalog: Catalog | No
         return estimates_cached(scenarios, lambda missing, current: estimate_scenarios(scenarios=missing,
                                                                                          catalog=current))
     resolved = scenarios_resolve(scenarios, catalog)
-    frame = pipeline.paired_scenarios(resolved.models, resolved.quantizations, resolved.devices,
-                                      **workload_columns(resolved.models, scenarios))
+    frame = pipeline.scenarios_from_parts(resolved.parts, resolved.positions["model"],
+                                          resolved.positions["quantization"], resolved.positions["device"],
+                                          prices=catalog.price_tables, **workload_columns(resolved, scenarios))
     result = _estimate(frame, catalog)
     records = result_records(result, modes=[scenario.get("mode") for scenario in scenarios], inline=resolved.inline)
     # The accuracy ledger: how far estimates of each (device, runtime) were from its measured runs.
@@ -96,6 +96,7 @@ def _compatibility(
     reasons = runtime_errors(runtime, catalog)
     if reasons:
         raise ValidationError({"runtime": reasons})
-    frame = pipeline.scenarios(models, quantization_rows(catalog, quantizations), devices,
-                               **core_workload({**workload, "runtime": runtime}))
+    frame = pipeline.with_prices(pipeline.scenarios(models, quantization_rows(catalog, quantizations), devices,
+                                                    **core_workload({**workload, "runtime": runtime})),
+                                 tables=catalog.price_tables)
     return ResultTable(_estimate(frame, catalog), mode=mode)
