@@ -121,21 +121,57 @@ def paired_scenarios(models: pd.DataFrame, quants: pd.DataFrame, devices: pd.Dat
     return with_workload(pd.concat(parts, axis=1), **workload)
 
 
+class ScenarioColumns:
+    """A scenario frame kept as arrays: the part of a DataFrame the core reads (`name in
+    frame.columns`, `frame[name]`, `len(frame)`, `frame.index`), without building one.
+
+    A request of a few scenarios spends more on making and indexing a ~130-column DataFrame than
+    on the estimate; the arrays go through the same vectorised code. `frame()` makes the DataFrame.
+    """
+
+    def __init__(self, columns: dict[str, Any], n: int):
+        self.columns = columns
+        self.index = pd.RangeIndex(n)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.columns
+
+    def __getitem__(self, name: str) -> Any:
+        return self.columns[name]
+
+    def __setitem__(self, name: str, values: Any) -> None:
+        self.columns[name] = np.full(len(self), values) if np.ndim(values) == 0 else values
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.columns, copy=False)
+
+
 @dataclass(frozen=True)
 class ScenarioParts:
     """Model, quantization and device tables as scenario-frame columns (`_part`), strings coded once.
 
     A server builds them once per catalog version (`scenario_parts`) and takes rows from them for
     each request (`scenarios_from_parts`): the per-column work is not repeated per request.
+    `objects` holds the text columns again as object arrays, which a frame of a few rows takes
+    for less than a categorical costs to make.
     """
 
     models: dict[str, Any]
     quants: dict[str, Any]
     devices: dict[str, Any]
+    objects: tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]
 
 
-def scenario_parts(models: pd.DataFrame, quants: pd.DataFrame, devices: pd.DataFrame) -> ScenarioParts:
-    """The three catalog tables as scenario-frame columns: numbers as arrays, strings as categoricals."""
+def scenario_parts(models: pd.DataFrame, quants: pd.DataFrame, devices: pd.DataFrame, *,
+                   prices: PriceTables | None = None) -> ScenarioParts:
+    """The three catalog tables as scenario-frame columns: numbers as arrays, strings as categoricals.
+
+    Given `prices`, the models carry their API price columns and the devices their rental ones
+    (`with_prices`): both depend on the slug alone.
+    """
     parts = []
     for part in _parts(models, quants, devices):
         columns: dict[str, Any] = {}
@@ -147,7 +183,12 @@ def scenario_parts(models: pd.DataFrame, quants: pd.DataFrame, devices: pd.DataF
             else:
                 columns[name] = values.to_numpy()
         parts.append(columns)
-    return ScenarioParts(*parts)
+    if prices is not None:
+        parts[0].update(price_columns(parts[0]["model_slug"], None, PriceTables(rental=None, api=prices.api)))
+        parts[2].update(price_columns(None, parts[2]["device_slug"], PriceTables(rental=prices.rental, api=None)))
+    objects = tuple({name: np.asarray(values, dtype=object) for name, values in part.items()
+                     if isinstance(values, pd.Categorical)} for part in parts)
+    return ScenarioParts(*parts, objects=objects)
 
 
 def cross_rows(n_models: int, n_quants: int, n_devices: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -158,18 +199,26 @@ def cross_rows(n_models: int, n_quants: int, n_devices: int) -> tuple[np.ndarray
 
 
 def scenarios_from_parts(parts: ScenarioParts, model_rows: np.ndarray, quant_rows: np.ndarray, device_rows: np.ndarray,
-                         *, prices: PriceTables | None = None, **workload: Any) -> pd.DataFrame:
+                         *, as_columns: bool = False, **workload: Any) -> pd.DataFrame | ScenarioColumns:
     """Scenario i = model_rows[i] x quant_rows[i] x device_rows[i] of the parts, with the workload
-    (as `with_workload`) and, given `prices`, the price columns (as `with_prices`): one frame built once.
+    (as `with_workload`): one frame built once.
 
-    Paired scenarios pass positions per request; a cross-join passes `cross_rows`.
+    Paired scenarios pass positions per request; a cross-join passes `cross_rows`. `as_columns`:
+    the columns as `ScenarioColumns` (no DataFrame; text as object arrays), which
+    `pipeline.estimate_columns` reads.
     """
     columns: dict[str, Any] = {}
-    for part, rows in ((parts.models, model_rows), (parts.quants, quant_rows), (parts.devices, device_rows)):
+    parts = ((parts.models, parts.objects[0], model_rows), (parts.quants, parts.objects[1], quant_rows),
+             (parts.devices, parts.objects[2], device_rows))
+    for part, objects, rows in parts:
         rows = np.asarray(rows, dtype=np.intp)
         for name, values in part.items():
-            columns[name] = (pd.Categorical.from_codes(values.codes[rows], dtype=values.dtype)
-                             if isinstance(values, pd.Categorical) else values[rows])
+            if not isinstance(values, pd.Categorical):
+                columns[name] = values[rows]
+            elif as_columns:
+                columns[name] = objects[name][rows]
+            else:
+                columns[name] = pd.Categorical.from_codes(values.codes[rows], dtype=values.dtype)
     n = len(model_rows)
     unknown = set(workload) - set(WORKLOAD_DEFAULTS)
     if unknown:
@@ -179,13 +228,12 @@ def scenarios_from_parts(parts: ScenarioParts, model_rows: np.ndarray, quant_row
             continue  # the catalog row's own value (block_size, tokens_per_forward)
         value = workload.get(name, default)
         if isinstance(value, str):
-            value = pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
+            value = np.full(n, value, dtype=object) if as_columns else \
+                pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
         elif np.ndim(value) == 0:
             value = np.full(n, value)
         columns[name] = value
-    if prices is not None:
-        columns.update(price_columns(columns["model_slug"], columns["device_slug"], prices))
-    return pd.DataFrame(columns, copy=False)
+    return ScenarioColumns(columns, n) if as_columns else pd.DataFrame(columns, copy=False)
 
 
 def _parts(models: pd.DataFrame, quants: pd.DataFrame, devices: pd.DataFrame) -> list[pd.DataFrame]:
@@ -278,8 +326,8 @@ def _by_slug(slugs: Any, table: dict[Any, Any], *, text: bool = False) -> np.nda
         slugs = slugs.array if isinstance(slugs.dtype, pd.CategoricalDtype) else slugs.to_numpy(dtype=object)
     if isinstance(slugs, pd.Categorical):
         # A cross-join's slugs are categorical: map the categories, gather by code (-1 -> missing).
-        per_category = pd.Series(slugs.categories, dtype=object).map(table).fillna(missing).to_numpy(dtype=dtype)
-        return np.append(per_category, np.array([missing], dtype=dtype))[slugs.codes]
+        per_category = [table.get(slug, missing) for slug in slugs.categories] + [missing]
+        return np.array([missing if v is None or v != v else v for v in per_category], dtype=dtype)[slugs.codes]
     return pd.Series(slugs, dtype=object).map(table).fillna(missing).to_numpy(dtype=dtype)
 
 

@@ -107,10 +107,8 @@ def _derived_text(m: ModelArrays) -> pd.Categorical:
 
 
 def _text(frame: pd.DataFrame, name: str) -> pd.Categorical:
-    """A text column of the scenario frame ('' where absent), as a categorical."""
-    if name not in frame:
-        return pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8), categories=[""])
-    return pd.Categorical(pd.Series(frame[name]).astype(object).fillna("").astype(str).to_numpy(dtype=object))
+    """A text column of the scenario frame ('' where absent or missing), as a categorical."""
+    return coded(frame, name).categorical()
 
 
 def _tpf_sources(frame: pd.DataFrame, m: ModelArrays) -> pd.Categorical:
@@ -124,9 +122,9 @@ def _tpf_sources(frame: pd.DataFrame, m: ModelArrays) -> pd.Categorical:
     return pd.Categorical(np.where(m.is_diffusion, text, ""))
 
 
-def output_frame(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficiencies, t_fixed: np.ndarray,
-             t: dict[str, SlotsTime], configuration: str) -> pd.DataFrame:
-    """Every output column (OUTPUT_COLUMNS) from the prepared frame and its times.
+def output_columns(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficiencies, t_fixed: np.ndarray,
+                   t: dict[str, SlotsTime], configuration: str) -> dict[str, Any]:
+    """Every output column (OUTPUT_COLUMNS) from the prepared frame and its times: name -> array.
 
     configuration="verdict": a configuration that cannot run (no fit, unsupported) gets no speed
     figures, and so no cost per token. An unknown fit keeps its figures (a device with a bandwidth
@@ -266,7 +264,9 @@ def output_frame(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficienci
         "api_usd_per_mtok": col(frame, "api_usd_per_mtok"),
         **{name: _text(frame, name) for name in PRICE_SOURCE_COLUMNS},
     }
-    return pd.DataFrame(out, index=frame.index, copy=False)
+    n = len(frame)
+    # A figure the same for every row comes as a scalar: a column of its own (as a frame broadcasts it).
+    return {name: np.full(n, values) if np.ndim(values) == 0 else values for name, values in out.items()}
 
 
 def json_values(values: Iterable[Any]) -> list[Any]:

@@ -35,17 +35,18 @@ import pandas as pd
 
 from estimator.core import priors as priors_mod
 from estimator.core.frames import (
-    WORKLOAD_DEFAULTS, PriceTables, ScenarioParts, cross_rows, paired_scenarios, price_tables, scenario_parts, scenarios,
+    WORKLOAD_DEFAULTS, PriceTables, ScenarioColumns, ScenarioParts, cross_rows, paired_scenarios, price_tables, scenario_parts, scenarios,
     scenarios_from_parts, with_prices, with_workload,
 )
-from estimator.core.outputs import OUTPUT_COLUMNS, json_records, output_frame
+from estimator.core.outputs import OUTPUT_COLUMNS, json_records, output_columns
 from estimator.core.preparation import Prepared, prepare
 from estimator.core.timing import times
 
 __all__ = [
     "OUTPUT_COLUMNS", "WORKLOAD_DEFAULTS", "Prepared", "PriceTables", "ScenarioParts", "compatibility_matrix",
     "cross_rows", "estimate", "estimate_one", "json_records", "paired_scenarios", "prepare", "price_tables",
-    "scenario_parts", "scenarios", "scenarios_from_parts", "times", "with_prices", "with_workload",
+    "ScenarioColumns", "estimate_columns", "scenario_parts", "scenarios", "scenarios_from_parts", "times",
+    "with_prices", "with_workload",
 ]
 
 
@@ -59,6 +60,21 @@ def estimate(
     max_batch_cap: int = 256,
 ) -> pd.DataFrame:
     """Every estimate for every scenario row (see the module docstring for the columns)."""
+    columns = estimate_columns(frame, priors, calibrations, configuration=configuration, max_devices=max_devices,
+                               max_batch_cap=max_batch_cap)
+    return pd.DataFrame(columns, index=frame.index, copy=False)
+
+
+def estimate_columns(
+    frame: pd.DataFrame | ScenarioColumns,
+    priors: dict | None = None,
+    calibrations: pd.DataFrame | None = None,
+    *,
+    configuration: str = "verdict",
+    max_devices: int = 8,
+    max_batch_cap: int = 256,
+) -> dict[str, Any]:
+    """`estimate`'s columns as name -> array, without the frame (a request of a few scenarios)."""
     priors = priors or priors_mod.load_priors()
     prep = prepare(frame, priors, configuration=configuration, max_devices=max_devices, max_batch_cap=max_batch_cap)
     m = prep.m
@@ -69,7 +85,7 @@ def estimate(
     gemm = priors_mod.gemm_factor(priors, prep.dequant_class)
     t = times(prep, eff.eff_m, eff.eff_c, eff.eff_attn, t_fixed, dq, gemm, priors.get("expert_half_tokens", 0.0),
               eff.bw_cap)
-    return output_frame(frame, prep, eff, t_fixed, t, configuration)
+    return output_columns(frame, prep, eff, t_fixed, t, configuration)
 
 
 def compatibility_matrix(

@@ -57,8 +57,9 @@ class Catalog:
 
     @cached_property
     def parts(self) -> pipeline.ScenarioParts:
-        """The three tables as the scenario frame's columns, coded once (`pipeline.scenarios_from_parts`)."""
-        return pipeline.scenario_parts(self.models.frame, self.quantizations.frame, self.devices.frame)
+        """The three tables as the scenario frame's columns, priced, coded once (`pipeline.scenarios_from_parts`)."""
+        return pipeline.scenario_parts(self.models.frame, self.quantizations.frame, self.devices.frame,
+                                      prices=self.price_tables)
 
     @cached_property
     def price_tables(self) -> pipeline.PriceTables:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from django.core.exceptions import ValidationError
 
@@ -23,10 +24,11 @@ from estimator.services.resolve import (
 from estimator.services.results import ResultTable, context_within_window, result_records
 
 
-def _estimate(frame: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
-    """The core's answer for a scenario frame (priced: `Catalog.price_tables`), with what the request set."""
-    result = pipeline.estimate(frame, calibrations=catalog.calibrations)
-    result["usd_per_kwh"] = frame["usd_per_kwh"].to_numpy()
+def _estimate(frame: pd.DataFrame | pipeline.ScenarioColumns, catalog: Catalog) -> dict[str, Any]:
+    """The core's answer for a scenario frame (priced: `Catalog.price_tables`), with what the request set:
+    its columns as arrays (`pipeline.estimate_columns`)."""
+    result = pipeline.estimate_columns(frame, calibrations=catalog.calibrations)
+    result["usd_per_kwh"] = np.asarray(frame["usd_per_kwh"])
     result["context_within_window"] = context_within_window(result["context"], frame["max_context"])
     return result
 
@@ -45,7 +47,8 @@ def estimate_scenarios(*, scenarios: list[dict[str, Any]], catalog: Catalog | No
     resolved = scenarios_resolve(scenarios, catalog)
     frame = pipeline.scenarios_from_parts(resolved.parts, resolved.positions["model"],
                                           resolved.positions["quantization"], resolved.positions["device"],
-                                          prices=catalog.price_tables, **workload_columns(resolved, scenarios))
+                                          as_columns=True,
+                                          **workload_columns(resolved, scenarios))
     result = _estimate(frame, catalog)
     records = result_records(result, modes=[scenario.get("mode") for scenario in scenarios], inline=resolved.inline)
     # The accuracy ledger: how far estimates of each (device, runtime) were from its measured runs.
@@ -99,4 +102,4 @@ def _compatibility(
     frame = pipeline.with_prices(pipeline.scenarios(models, quantization_rows(catalog, quantizations), devices,
                                                     **core_workload({**workload, "runtime": runtime})),
                                  tables=catalog.price_tables)
-    return ResultTable(_estimate(frame, catalog), mode=mode)
+    return ResultTable(pd.DataFrame(_estimate(frame, catalog), copy=False), mode=mode)

@@ -214,8 +214,8 @@ def scenarios_resolve(scenarios: Sequence[Mapping[str, Any]], catalog: Catalog) 
     if model_errors:
         raise ScenarioInputError(model_errors)
     inline = any(part_refs.inline_rows for part_refs in refs.values())
-    parts = pipeline.scenario_parts(frames["model"], frames["quantization"], frames["device"]) if inline \
-        else catalog.parts
+    parts = pipeline.scenario_parts(frames["model"], frames["quantization"], frames["device"],
+                                    prices=catalog.price_tables) if inline else catalog.parts
     return Resolved(frames=frames, positions={part: np.array(part_refs.positions, dtype=np.intp)
                                               for part, part_refs in refs.items()},
                     inline={part: part_refs.inline for part, part_refs in refs.items()}, parts=parts)

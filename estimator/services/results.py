@@ -7,7 +7,7 @@ table is a `ResultTable` that formats only the rows a page shows; `flat_record` 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -179,33 +179,38 @@ _SPEC: tuple[tuple[str, str, str, Callable[[list[Any]], list[Any]] | None], ...]
 )
 
 
-def _mode_columns(result: pd.DataFrame, modes: list[str | None]) -> dict[str, np.ndarray]:
+# A result is the core's estimate frame, or its columns as arrays (`pipeline.estimate_columns`):
+# both are read by column name only (`result[name]`, `name in result`).
+Result = pd.DataFrame | Mapping[str, Any]
+
+
+def _mode_columns(result: Result, modes: list[str | None]) -> dict[str, np.ndarray]:
     """The headline figures of each row's mode (default: the model's own generation mode)."""
-    diffusion_model = (result["generation_mode"] == "block_diffusion").to_numpy()
+    diffusion_model = np.asarray(result["generation_mode"] == "block_diffusion")
     mode = np.array([m or "" for m in modes], dtype=object)
     mode = np.where(mode == "", np.where(diffusion_model, "diffusion", "decode"), mode)
     is_prefill, is_diffusion = mode == "prefill", mode == "diffusion"
 
     def pick(decode: str, prefill: str, diffusion: str) -> np.ndarray:
-        return np.where(is_prefill, result[prefill].to_numpy(dtype=object),
-                        np.where(is_diffusion, result[diffusion].to_numpy(dtype=object), result[decode].to_numpy(dtype=object)))
+        return np.where(is_prefill, np.asarray(result[prefill], dtype=object),
+                        np.where(is_diffusion, np.asarray(result[diffusion], dtype=object),
+                                 np.asarray(result[decode], dtype=object)))
 
     return {
         "mode": mode,
         "tokens_per_s": pick("decode_tok_s", "prefill_tok_s", "diffusion_tok_s"),
         "bound": pick("decode_bound", "prefill_bound", "diffusion_bound"),
         "pass_s": pick("decode_pass_s", "prefill_s", "diffusion_s"),
-        "error_band": np.where(is_prefill, result["error_band_prefill"].to_numpy(dtype=object),
-                               result["error_band"].to_numpy(dtype=object)),
+        "error_band": np.where(is_prefill, np.asarray(result["error_band_prefill"], dtype=object),
+                               np.asarray(result["error_band"], dtype=object)),
     }
 
 
-def _tpf_sensitivity(result: pd.DataFrame) -> list[list[dict[str, float | None]]]:
+def _tpf_sensitivity(result: Result, n: int) -> list[list[dict[str, float | None]]]:
     """Per row, diffusion tokens/s at multiples of its tokens per forward ([] for autoregressive rows)."""
-    n = len(result)
     if "diffusion_tokens_per_forward" not in result:
         return [[] for _ in range(n)]
-    columns = sorted((float(name.rsplit("_x", 1)[1]), name) for name in result.columns
+    columns = sorted((float(name.rsplit("_x", 1)[1]), name) for name in result
                      if name.startswith("diffusion_tok_s_tpf_x"))
     columns = sorted(columns + [(1.0, "diffusion_tok_s")])
     tpf = json_values(result["diffusion_tokens_per_forward"].tolist())
@@ -215,12 +220,12 @@ def _tpf_sensitivity(result: pd.DataFrame) -> list[list[dict[str, float | None]]
             for i in range(n)]
 
 
-def result_records(result: pd.DataFrame, *, modes: list[str | None], inline: dict[str, list[bool]]) -> list[dict[str, Any]]:
-    """The core's output frame as the API's result objects (one per row), NaN/inf -> None.
+def result_records(result: Result, *, modes: list[str | None], inline: dict[str, list[bool]]) -> list[dict[str, Any]]:
+    """The core's output frame (or its columns) as the API's result objects (one per row), NaN/inf -> None.
 
     Columns are cleaned once each (not value by value per row), then zipped into rows.
     """
-    n = len(result)
+    n = len(result["verdict"])
     picked = _mode_columns(result, modes)
     column = {name: json_values(result[name].tolist()) if name in result else [None] * n
               for _, _, name, _ in _SPEC}
@@ -228,7 +233,7 @@ def result_records(result: pd.DataFrame, *, modes: list[str | None], inline: dic
         if convert is not None:
             column[name] = convert(column[name])
     picked_clean = {name: json_values(values) for name, values in picked.items()}
-    sensitivity = _tpf_sensitivity(result)
+    sensitivity = _tpf_sensitivity(result, n)
     identity = {
         part: (json_values(result[f"{prefix}_slug"].tolist()), json_values(result[f"{prefix}_name"].tolist()))
         for part, prefix in (("model", "model"), ("quantization", "quant"), ("device", "device"))
