@@ -85,7 +85,9 @@ def estimate_columns(
     gemm = priors_mod.gemm_factor(priors, prep.dequant_class)
     t = times(prep, eff.eff_m, eff.eff_c, eff.eff_attn, t_fixed, dq, gemm, priors.get("expert_half_tokens", 0.0),
               eff.bw_cap)
-    return output_columns(frame, prep, eff, t_fixed, t, configuration)
+    # A frame kept as arrays (a request's few scenarios) gets its text as object arrays, not categoricals.
+    return output_columns(frame, prep, eff, t_fixed, t, configuration,
+                          categorical=not isinstance(frame, ScenarioColumns))
 
 
 def compatibility_matrix(
