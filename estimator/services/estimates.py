@@ -18,7 +18,7 @@ from estimator.core import pipeline
 from estimator.services.catalog import Catalog
 from estimator.services.catalog_cache import compatibility_cached, estimates_cached
 from estimator.services.resolve import (
-    ScenarioInputError, core_workload, model_workload_errors, quantization_rows, runtime_errors, scenarios_resolve,
+    ScenarioInputError, core_workload, model_workload_errors, quantization_positions, runtime_errors, scenarios_resolve,
     workload_columns,
 )
 from estimator.services.results import ResultTable, context_within_window, result_records
@@ -86,20 +86,27 @@ def _compatibility(
     catalog: Catalog, *, model_slug: str | None, device_slug: str | None, quantizations: list[str] | None,
     runtime: str | None, mode: str | None, workload: dict[str, Any],
 ) -> ResultTable:
-    models = catalog.models.frame
-    devices = catalog.devices.frame
+    # Row positions in the catalog's tables; the scenario frame is their cross-join (catalog order).
+    models = _positions(catalog.models.frame, model_slug)
     if model_slug is not None:
-        models = models[models["slug"] == model_slug]
         # One model: a workload it cannot run is the request's mistake, as for an estimate.
-        problems = {} if models.empty else model_workload_errors({**workload, "mode": mode}, models.iloc[0].to_dict())
+        problems = {} if not len(models) else model_workload_errors({**workload, "mode": mode},
+                                                                    catalog.models.records[models[0]])
         if problems:
             raise ValidationError(problems)
-    if device_slug is not None:
-        devices = devices[devices["slug"] == device_slug]
+    devices = _positions(catalog.devices.frame, device_slug)
     reasons = runtime_errors(runtime, catalog)
     if reasons:
         raise ValidationError({"runtime": reasons})
-    frame = pipeline.with_prices(pipeline.scenarios(models, quantization_rows(catalog, quantizations), devices,
-                                                    **core_workload({**workload, "runtime": runtime})),
-                                 tables=catalog.price_tables)
-    return ResultTable(pd.DataFrame(_estimate(frame, catalog), copy=False), mode=mode)
+    quants = np.array(quantization_positions(catalog, quantizations), dtype=np.intp)
+    model_rows, quant_rows, device_rows = pipeline.cross_rows(len(models), len(quants), len(devices))
+    frame = pipeline.scenarios_from_parts(catalog.parts, models[model_rows], quants[quant_rows], devices[device_rows],
+                                          as_columns=True, **core_workload({**workload, "runtime": runtime}))
+    return ResultTable(_estimate(frame, catalog), mode=mode)
+
+
+def _positions(frame: pd.DataFrame, slug: str | None) -> np.ndarray:
+    """Every row's position, or those of the row with this slug."""
+    if slug is None:
+        return np.arange(len(frame))
+    return np.flatnonzero(frame["slug"].to_numpy(dtype=object) == slug)

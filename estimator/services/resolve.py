@@ -228,16 +228,25 @@ def runtime_errors(runtime: str | None, catalog: Catalog) -> list[str]:
     return [f"Unknown runtime '{runtime}': one of {', '.join(sorted(catalog.runtimes))}."]
 
 
-def quantization_rows(catalog: Catalog, slugs: list[str] | None) -> pd.DataFrame:
-    """The quantizations a compatibility table asks for (every one when none). Raises ValidationError."""
-    frame = catalog.quantizations.frame
+def quantization_positions(catalog: Catalog, slugs: list[str] | None) -> list[int]:
+    """Row positions of the quantizations a compatibility table asks for (every one when none).
+
+    Raises ValidationError naming those the catalog does not have.
+    """
     if not slugs:
-        return frame
+        return list(range(len(catalog.quantizations.frame)))
     positions = {slug: catalog.quantizations.find(slug) for slug in slugs}
     unknown = [slug for slug, position in positions.items() if position is None]
     if unknown:
         raise ValidationError({"quantization": [f"Unknown quantization(s): {', '.join(unknown)}."]})
-    return frame.iloc[list(dict.fromkeys(positions.values()))]
+    return list(dict.fromkeys(positions.values()))
+
+
+def quantization_rows(catalog: Catalog, slugs: list[str] | None) -> pd.DataFrame:
+    """The quantizations a compatibility table asks for (every one when none). Raises ValidationError."""
+    if not slugs:
+        return catalog.quantizations.frame
+    return catalog.quantizations.frame.iloc[quantization_positions(catalog, slugs)]
 
 
 def _known(value: Any) -> float | None:

@@ -32,21 +32,22 @@ class Records(list):
 
 
 class ResultTable(Sequence):
-    """The core's result frame as a sequence of API result objects, formatted when sliced.
+    """The core's result columns as a sequence of API result objects, formatted when sliced.
 
     A compatibility table has thousands of rows and a JSON page shows fifty: the paginator slices
-    this, and only the rows of the page are turned into dicts.
+    this, and only the rows of the page are turned into dicts. The result is kept as the core's
+    arrays (`pipeline.estimate_columns`): a page takes its rows from each, with no frame to build.
     """
 
-    def __init__(self, result: pd.DataFrame, *, mode: str | None):
-        self.result = result.reset_index(drop=True)
+    def __init__(self, result: Mapping[str, Any], *, mode: str | None):
+        self.result = dict(result)
         self.mode = mode
         # Set by estimator/services/catalog_cache.py for a table it keeps: what its CSV is cached under.
         self.cache_key: str | None = None
         self._all: Records | None = None
 
     def __len__(self) -> int:
-        return len(self.result)
+        return len(self.result["verdict"])
 
     def __getitem__(self, index):
         if index == slice(None):
@@ -59,13 +60,14 @@ class ResultTable(Sequence):
         return self._format(index)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_all": None}  # the shared cache stores the frame, not its formatting
+        return {**self.__dict__, "_all": None}  # the shared cache stores the columns, not their formatting
 
     def _format(self, index):
-        rows = self.result.iloc[index if isinstance(index, slice) else [index]]
-        n = len(rows)
-        records = result_records(rows, modes=[self.mode] * n, inline={part: [False] * n for part in
-                                                                      ("model", "quantization", "device")})
+        rows = index if isinstance(index, slice) else [index]
+        columns = {name: values[rows] for name, values in self.result.items()}
+        n = len(columns["verdict"])
+        records = result_records(columns, modes=[self.mode] * n, inline={part: [False] * n for part in
+                                                                         ("model", "quantization", "device")})
         # The accuracy ledger of each row's (device, runtime): one query for the rows shown.
         from estimator.calibration.ledger import estimates_with_accuracy
 
