@@ -191,6 +191,11 @@ def scenario_parts(models: pd.DataFrame, quants: pd.DataFrame, devices: pd.DataF
     return ScenarioParts(*parts, objects=objects)
 
 
+# Up to this many rows, a frame kept as arrays holds its text as object arrays: making a
+# categorical costs more than reading the few strings; beyond, hashing the strings costs more.
+FEW_ROWS = 64
+
+
 def cross_rows(n_models: int, n_quants: int, n_devices: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row positions of a cross-join: row r takes model r // (n_q*n_d), quant (r // n_d) % n_q, device r % n_d."""
     return (np.repeat(np.arange(n_models), n_quants * n_devices),
@@ -204,10 +209,12 @@ def scenarios_from_parts(parts: ScenarioParts, model_rows: np.ndarray, quant_row
     (as `with_workload`): one frame built once.
 
     Paired scenarios pass positions per request; a cross-join passes `cross_rows`. `as_columns`:
-    the columns as `ScenarioColumns` (no DataFrame; text as object arrays), which
-    `pipeline.estimate_columns` reads.
+    the columns as `ScenarioColumns` (no DataFrame), which `pipeline.estimate_columns` reads; up
+    to FEW_ROWS rows, text as object arrays.
     """
     columns: dict[str, Any] = {}
+    n = len(model_rows)
+    objects_ = as_columns and n <= FEW_ROWS
     parts = ((parts.models, parts.objects[0], model_rows), (parts.quants, parts.objects[1], quant_rows),
              (parts.devices, parts.objects[2], device_rows))
     for part, objects, rows in parts:
@@ -215,11 +222,10 @@ def scenarios_from_parts(parts: ScenarioParts, model_rows: np.ndarray, quant_row
         for name, values in part.items():
             if not isinstance(values, pd.Categorical):
                 columns[name] = values[rows]
-            elif as_columns:
+            elif objects_:
                 columns[name] = objects[name][rows]
             else:
                 columns[name] = pd.Categorical.from_codes(values.codes[rows], dtype=values.dtype)
-    n = len(model_rows)
     unknown = set(workload) - set(WORKLOAD_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown workload parameter(s): {sorted(unknown)}")
@@ -228,7 +234,7 @@ def scenarios_from_parts(parts: ScenarioParts, model_rows: np.ndarray, quant_row
             continue  # the catalog row's own value (block_size, tokens_per_forward)
         value = workload.get(name, default)
         if isinstance(value, str):
-            value = np.full(n, value, dtype=object) if as_columns else \
+            value = np.full(n, value, dtype=object) if objects_ else \
                 pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
         elif np.ndim(value) == 0:
             value = np.full(n, value)

@@ -130,6 +130,8 @@ def _text(frame: pd.DataFrame, name: str, categorical: bool) -> pd.Categorical |
 
 def _tpf_sources(frame: pd.DataFrame, m: ModelArrays, categorical: bool) -> pd.Categorical | np.ndarray:
     """Per diffusion row, where its tokens per forward comes from (constants.json diffusion sources)."""
+    if not m.is_diffusion.any():  # a table of autoregressive models: nothing to say
+        return _labels(np.full(len(m.is_diffusion), 0), [""], categorical)
     table = priors_mod.load_constants()["diffusion"].get("tokens_per_forward_sources", {})
     slugs = coded(frame, "model_slug")
     known = slugs.map(lambda u: [table.get(str(s), "") for s in u])

@@ -35,7 +35,7 @@ import pandas as pd
 
 from estimator.core import priors as priors_mod
 from estimator.core.frames import (
-    WORKLOAD_DEFAULTS, PriceTables, ScenarioColumns, ScenarioParts, cross_rows, paired_scenarios, price_tables, scenario_parts, scenarios,
+    FEW_ROWS, WORKLOAD_DEFAULTS, PriceTables, ScenarioColumns, ScenarioParts, cross_rows, paired_scenarios, price_tables, scenario_parts, scenarios,
     scenarios_from_parts, with_prices, with_workload,
 )
 from estimator.core.outputs import OUTPUT_COLUMNS, json_records, output_columns
@@ -85,9 +85,10 @@ def estimate_columns(
     gemm = priors_mod.gemm_factor(priors, prep.dequant_class)
     t = times(prep, eff.eff_m, eff.eff_c, eff.eff_attn, t_fixed, dq, gemm, priors.get("expert_half_tokens", 0.0),
               eff.bw_cap)
-    # A frame kept as arrays (a request's few scenarios) gets its text as object arrays, not categoricals.
+    # A request's few scenarios get their text as object arrays: making categoricals costs more
+    # than the rows; many rows keep categoricals (compact in memory and in a pickled table).
     return output_columns(frame, prep, eff, t_fixed, t, configuration,
-                          categorical=not isinstance(frame, ScenarioColumns))
+                          categorical=not isinstance(frame, ScenarioColumns) or len(frame) > FEW_ROWS)
 
 
 def compatibility_matrix(

@@ -241,6 +241,16 @@ def result_records(result: Result, *, modes: list[str | None], inline: dict[str,
         for part, prefix in (("model", "model"), ("quantization", "quant"), ("device", "device"))
     }
     runtime = json_values(result["runtime"].tolist())
+    # Each section's fields in _SPEC order, its rows zipped once: a row is then one dict(zip()).
+    sections: dict[str, tuple[list[str], Any]] = {}
+    for section in ("", "workload", "memory", "speed", "cost", "working"):
+        names = [api_name for part, api_name, _, _ in _SPEC if part == section]
+        values = [column[name] for part, _, name, _ in _SPEC if part == section]
+        if section == "working":
+            names += ["pass_s", "tokens_per_forward_sensitivity"]
+            values += [picked_clean["pass_s"], sensitivity]
+        sections[section] = (names, list(zip(*values)) if n else [])
+    top_names, top_rows = sections.pop("")
     records = []
     for i in range(n):
         verdict = column["verdict"][i]
@@ -254,12 +264,9 @@ def result_records(result: Result, *, modes: list[str | None], inline: dict[str,
         record["tokens_per_s"] = picked_clean["tokens_per_s"][i]
         record["bound"] = picked_clean["bound"][i]
         record["error_band"] = picked_clean["error_band"][i]
-        sections: dict[str, dict[str, Any]] = {"workload": {}, "memory": {}, "speed": {}, "cost": {}, "working": {}}
-        for section, api_name, name, _ in _SPEC:
-            (sections[section] if section else record)[api_name] = column[name][i]
-        sections["working"]["pass_s"] = picked_clean["pass_s"][i]
-        sections["working"]["tokens_per_forward_sensitivity"] = sensitivity[i]
-        record.update(sections)
+        record.update(zip(top_names, top_rows[i]))
+        for section, (names, rows) in sections.items():
+            record[section] = dict(zip(names, rows[i]))
         records.append(record)
     return records
 
