@@ -5,6 +5,12 @@
     compatibility_matrix(...)                        the two above, plus rental and API prices
     estimate_one(model, quant, device, **workload)   a 1-row frame through the same path -> dict
 
+A server answering many small requests against one catalog codes the catalog once
+(`scenario_parts`, prices included) and builds each request's scenarios from row positions
+(`scenarios_from_parts`, `cross_rows` for a table); with `as_columns` they stay arrays
+(`ScenarioColumns`) and `estimate_columns` returns the output columns as a dict: the same code
+path without building DataFrames, which cost more than the estimate of a few rows.
+
 The work is done in four modules, in this order: `frames` (scenario frames and their workload
 columns), `preparation` (workload, memory and verdict, peaks, pass terms: `prepare`), `timing`
 (seconds at a set of efficiencies: `times`) and `outputs` (the estimate frame, `json_records`).
