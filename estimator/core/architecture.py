@@ -99,7 +99,13 @@ def coded(frame: pd.DataFrame, name: str) -> Coded:
         uniques = np.array([_clean(c) for c in categorical.categories] + [""], dtype=object)
         codes = np.asarray(categorical.codes).astype(np.intp)
         return Coded(np.where(codes < 0, len(uniques) - 1, codes), uniques)
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
+    values = np.asarray(values, dtype=object)
+    if len(values) <= 16:
+        # A request's few rows: a dict is far cheaper than hashing through pandas.
+        index: dict[str, int] = {}
+        codes = np.array([index.setdefault(_clean(v), len(index)) for v in values], dtype=np.intp)
+        return Coded(codes, np.array(list(index), dtype=object))
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
     return Coded(codes.astype(np.intp), np.array([_clean(u) for u in uniques], dtype=object))
 
 

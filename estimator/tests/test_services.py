@@ -149,3 +149,25 @@ def test_the_compatibility_table_names_an_unknown_quantization_or_runtime():
     assert caught.value.message_dict == {"quantization": ["Unknown quantization(s): q0."]}
     with pytest.raises(ValidationError):
         services.compatibility(device_slug="nvidia-h100-sxm", runtime="warp", workload={})
+
+
+def test_a_scenario_answers_the_same_alone_as_in_a_large_batch():
+    # A request of a few scenarios goes through the core as arrays with its text as object arrays,
+    # a large one with categoricals (frames.FEW_ROWS): the answers must not depend on the path.
+    varied = [
+        LLAMA_ON_4090,
+        {**LLAMA_ON_4090, "device_count": 2, "kv_cache_dtype": "q8_0", "parallel": "layers"},
+        {**LLAMA_ON_4090, "model": "qwen3-32b", "device": "amd-radeon-rx-6650-xt", "device_count": 2,
+         "host_memory_gb": 16},
+        {**LLAMA_ON_4090, "model": "qwen3-32b", "offload": False, "batch": 8, "usd_per_kwh": 0.3},
+        {**LLAMA_ON_4090, "model": "llada-8b-instruct", "quantization": "bf16", "mode": "diffusion",
+         "tokens_per_forward": 2, "gen_tokens": 64},
+        {**LLAMA_ON_4090, "device": "apple-m1-max", "runtime": "llama-cpp", "mode": "prefill"},
+        {**LLAMA_ON_4090, "device": "nvidia-h100-sxm", "runtime": "vllm", "context_tokens": 32768},
+    ]
+    catalog = services.catalog_load()
+    batch = (varied * 12)[:80]
+    assert len(batch) > pipeline.FEW_ROWS
+    together = services.estimate_scenarios(scenarios=batch, catalog=catalog)
+    for scenario, answer in zip(varied, together):
+        assert services.estimate_scenarios(scenarios=[scenario], catalog=catalog) == [answer]
