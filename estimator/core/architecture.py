@@ -42,6 +42,11 @@ def col(frame: pd.DataFrame, name: str, default: float = np.nan) -> np.ndarray:
     if name not in frame.columns:
         return np.full(len(frame), default, dtype=np.float64)
     values = frame[name]
+    if not isinstance(values, pd.Series):
+        # A column of a frame kept as arrays (frames.ScenarioColumns): an ndarray or a Categorical.
+        if values.dtype == object or isinstance(values.dtype, pd.CategoricalDtype):
+            values = pd.to_numeric(np.asarray(values, dtype=object), errors="coerce")
+        return np.asarray(values, dtype=np.float64)
     if values.dtype == object or isinstance(values.dtype, pd.CategoricalDtype):
         values = pd.to_numeric(values.astype(object), errors="coerce")
     return values.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -90,10 +95,17 @@ def coded(frame: pd.DataFrame, name: str) -> Coded:
         return Coded(np.zeros(len(frame), dtype=np.intp), np.array([""], dtype=object))
     values = frame[name]
     if isinstance(values.dtype, pd.CategoricalDtype):
-        uniques = np.array([_clean(c) for c in values.cat.categories] + [""], dtype=object)
-        codes = values.cat.codes.to_numpy().astype(np.intp)
+        categorical = values.array if isinstance(values, pd.Series) else values
+        uniques = np.array([_clean(c) for c in categorical.categories] + [""], dtype=object)
+        codes = np.asarray(categorical.codes).astype(np.intp)
         return Coded(np.where(codes < 0, len(uniques) - 1, codes), uniques)
-    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
+    values = np.asarray(values, dtype=object)
+    if len(values) <= 16:
+        # A request's few rows: a dict is far cheaper than hashing through pandas.
+        index: dict[str, int] = {}
+        codes = np.array([index.setdefault(_clean(v), len(index)) for v in values], dtype=np.intp)
+        return Coded(codes, np.array(list(index), dtype=object))
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
     return Coded(codes.astype(np.intp), np.array([_clean(u) for u in uniques], dtype=object))
 
 
@@ -108,8 +120,8 @@ def flag(frame: pd.DataFrame, name: str) -> np.ndarray:
         return np.zeros(len(frame), dtype=bool)
     values = frame[name]
     if values.dtype == bool:
-        return values.to_numpy()
-    codes, uniques = pd.factorize(values.astype(object).to_numpy(dtype=object), use_na_sentinel=False)
+        return np.asarray(values)
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
     truth = np.array([bool(u) if u is not None and u == u and u not in ("", "False", "false", "0") else False
                       for u in uniques], dtype=bool)
     return truth[codes] if len(codes) else np.zeros(0, dtype=bool)

@@ -61,10 +61,12 @@ def configuration_grades(codes: np.ndarray, n_devices: np.ndarray) -> pd.Categor
     codes = np.asarray(codes, dtype=np.int64)
     n = np.nan_to_num(np.asarray(n_devices, dtype=np.float64), nan=1.0).astype(np.int64)
     n = np.where(np.isin(np.asarray(GRADES, dtype=object)[codes], (GRADE_NO_FIT, GRADE_UNKNOWN)), 1, n)
-    pairs, inverse = np.unique(np.stack([codes, np.maximum(n, 1)]), axis=1, return_inverse=True)
-    labels = [GRADES[c] if k <= 1 else f"{GRADES[c]}\u00d7{k}" for c, k in pairs.T]
+    # Distinct (grade, devices) pairs as one integer each: a 1-D unique sorts far faster than pairs.
+    pairs, inverse = np.unique((codes << 32) | np.maximum(n, 1), return_inverse=True)
+    labels = [GRADES[c] if k <= 1 else f"{GRADES[c]}\u00d7{k}" for c, k in zip(pairs >> 32, pairs & 0xFFFFFFFF)]
     categories = list(GRADES) + sorted(set(labels) - set(GRADES))
-    return pd.Categorical(np.asarray(labels, dtype=object)[inverse.ravel()], categories=categories)
+    label_codes = np.array([categories.index(label) for label in labels], dtype=np.int64)
+    return pd.Categorical.from_codes(label_codes[inverse.ravel()], categories=categories)
 
 
 def configuration_notes(n_devices: np.ndarray, n_asked: np.ndarray, verdict_code: np.ndarray) -> pd.Categorical:

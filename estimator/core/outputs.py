@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from estimator.core import grades, memory as memory_mod, priors as priors_mod
-from estimator.core.architecture import DERIVATION_RULES, ModelArrays, coded, col
+from estimator.core.architecture import DERIVATION_RULES, Coded, ModelArrays, coded, col
 from estimator.core.cost import DEFAULT_USD_PER_KWH, energy_usd_per_mtok, rental_usd_per_mtok
 from estimator.core.frames import PRICE_SOURCE_COLUMNS
 from estimator.core.passes import BOUND_NAMES, expert_coverage
@@ -94,7 +94,22 @@ OUTPUT_COLUMNS: dict[str, str] = {
     "api_provider": "provider of the API price", "api_as_of": "date the API price was published",
 }
 
-def _derived_text(m: ModelArrays) -> pd.Categorical:
+def _labels(codes: np.ndarray, categories, categorical: bool) -> pd.Categorical | np.ndarray:
+    """Codes into a few labels (-1: missing) as a categorical, or as an object array (NaN where missing).
+
+    A frame of many rows keeps text as categoricals (codes, not strings); for a request of a few
+    rows, making a categorical costs more than the row's estimate, and the values read the same.
+    """
+    if categorical:
+        return pd.Categorical.from_codes(codes, categories=list(categories))
+    return np.append(np.asarray(list(categories), dtype=object), np.nan)[np.asarray(codes, dtype=np.intp)]
+
+
+def _coded_text(values: Coded, categorical: bool) -> pd.Categorical | np.ndarray:
+    return values.categorical() if categorical else values.values
+
+
+def _derived_text(m: ModelArrays, categorical: bool = True) -> pd.Categorical | np.ndarray:
     """Which documented derivation rules (architecture.DERIVATION_RULES) each row's figures used."""
     names = [name for name in DERIVATION_RULES if name in m.derived]
     code = np.zeros(len(m.n_layers), dtype=np.int64)
@@ -102,31 +117,34 @@ def _derived_text(m: ModelArrays) -> pd.Categorical:
         code |= m.derived[name].astype(np.int64) << bit
     distinct, inverse = np.unique(code, return_inverse=True)
     labels = [",".join(n for bit, n in enumerate(names) if c >> bit & 1) for c in distinct]
+    if not categorical:
+        return np.array(labels, dtype=object)[inverse.ravel()]
     return pd.Categorical.from_codes(inverse.ravel(), categories=pd.Index(labels, dtype=object).unique()) \
         if len(set(labels)) == len(labels) else pd.Categorical(np.array(labels, dtype=object)[inverse.ravel()])
 
 
-def _text(frame: pd.DataFrame, name: str) -> pd.Categorical:
-    """A text column of the scenario frame ('' where absent), as a categorical."""
-    if name not in frame:
-        return pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8), categories=[""])
-    return pd.Categorical(pd.Series(frame[name]).astype(object).fillna("").astype(str).to_numpy(dtype=object))
+def _text(frame: pd.DataFrame, name: str, categorical: bool) -> pd.Categorical | np.ndarray:
+    """A text column of the scenario frame ('' where absent or missing), as a categorical (`_labels`)."""
+    return _coded_text(coded(frame, name), categorical)
 
 
-def _tpf_sources(frame: pd.DataFrame, m: ModelArrays) -> pd.Categorical:
+def _tpf_sources(frame: pd.DataFrame, m: ModelArrays, categorical: bool) -> pd.Categorical | np.ndarray:
     """Per diffusion row, where its tokens per forward comes from (constants.json diffusion sources)."""
+    if not m.is_diffusion.any():  # a table of autoregressive models: nothing to say
+        return _labels(np.full(len(m.is_diffusion), 0), [""], categorical)
     table = priors_mod.load_constants()["diffusion"].get("tokens_per_forward_sources", {})
     slugs = coded(frame, "model_slug")
     known = slugs.map(lambda u: [table.get(str(s), "") for s in u])
     text = np.where(known != "", known,
                     np.where(np.isnan(m.tokens_per_forward), "no published figure: 1 token per forward assumed",
                              "the catalog row's (or the request's) tokens_per_forward"))
-    return pd.Categorical(np.where(m.is_diffusion, text, ""))
+    sources = np.where(m.is_diffusion, text, "")
+    return pd.Categorical(sources) if categorical else np.asarray(sources, dtype=object)
 
 
-def output_frame(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficiencies, t_fixed: np.ndarray,
-             t: dict[str, SlotsTime], configuration: str) -> pd.DataFrame:
-    """Every output column (OUTPUT_COLUMNS) from the prepared frame and its times.
+def output_columns(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficiencies, t_fixed: np.ndarray,
+                   t: dict[str, SlotsTime], configuration: str, *, categorical: bool = True) -> dict[str, Any]:
+    """Every output column (OUTPUT_COLUMNS) from the prepared frame and its times: name -> array.
 
     configuration="verdict": a configuration that cannot run (no fit, unsupported) gets no speed
     figures, and so no cost per token. An unknown fit keeps its figures (a device with a bandwidth
@@ -147,18 +165,18 @@ def output_frame(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficienci
         diffusion_tok_s = np.where(is_dif, batch * gen / dif.total, np.nan)
         diffusion_s = np.where(is_dif, dif.total, np.nan)
         diffusion_e2e = np.where(is_dif, batch * gen / (dif.total + dif_pre.total), np.nan)
-        diffusion_bound = pd.Categorical.from_codes(np.where(is_dif, dif.bound, -1), categories=list(BOUND_NAMES))
+        diffusion_bound = np.where(is_dif, dif.bound, -1)
         gen_tok_s_1 = np.where(is_dif, gen / t["diffusion1"].total, decode1_tok_s)
         batch_tok_s = np.where(is_dif, b_eval * gen / t["diffusion_max_batch"].total, batch_tok_s)
         batch_bound = np.where(is_dif, t["diffusion_max_batch"].bound, batch_bound)
-        gen_bound = pd.Categorical.from_codes(np.where(is_dif, dif.bound, dec.bound), categories=list(BOUND_NAMES))
+        gen_bound = np.where(is_dif, dif.bound, dec.bound)
         dif_flops, dif_bytes, dif_passes = (np.where(is_dif, v, np.nan) for v in (dif.flops, dif.traffic, dif.passes))
     else:
         dif_flops = dif_bytes = dif_passes = nan
         diffusion_tok_s = diffusion_s = diffusion_e2e = nan
-        diffusion_bound = pd.Categorical.from_codes(np.full(len(frame), -1), categories=list(BOUND_NAMES))
+        diffusion_bound = np.full(len(frame), -1)
         gen_tok_s_1 = decode1_tok_s
-        gen_bound = pd.Categorical.from_codes(dec.bound, categories=list(BOUND_NAMES))
+        gen_bound = dec.bound
     batch_tok_s = np.where(prep.max_batch >= 1, batch_tok_s, np.nan)
     verdict_code = prep.verdict_code
     decode_pass_s, prefill_s = dec.total, pre.total
@@ -174,13 +192,13 @@ def output_frame(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficienci
              decode_pass_s, prefill_s, ttft_s, diffusion_s))
     gen_tok_s = np.where(is_dif, diffusion_tok_s, decode_tok_s)
 
-    def named_bound(codes, tok_s) -> pd.Categorical:
+    def named_bound(codes, tok_s) -> pd.Categorical | np.ndarray:
         # A figure that is not computed (no fit, unknown peak) has no bound either.
         codes = np.where(np.isnan(tok_s), -1, np.asarray(codes, dtype=np.int64))
-        return pd.Categorical.from_codes(codes, categories=list(BOUND_NAMES))
+        return _labels(codes, BOUND_NAMES, categorical)
 
-    gen_bound = named_bound(gen_bound.codes, gen_tok_s)
-    diffusion_bound = named_bound(diffusion_bound.codes, diffusion_tok_s)
+    gen_bound = named_bound(gen_bound, gen_tok_s)
+    diffusion_bound = named_bound(diffusion_bound, diffusion_tok_s)
 
     grade = grades.configuration_grades(grades.grade_codes(gen_tok_s_1, verdict_code), prep.n_devices)
     given_tier = coded(frame, "quality_tier")
@@ -188,23 +206,21 @@ def output_frame(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficienci
     if missing_tier.any():   # derive from the published perplexity delta (quality.py table)
         tier = given_tier.values
         tier[missing_tier] = quality_tiers(col(frame, "ppl_delta"), col(frame, "bits_per_weight"))[missing_tier]
-        tier = pd.Categorical(tier)
+        tier = pd.Categorical(tier) if categorical else tier
     else:
-        tier = given_tier.categorical()
+        tier = _coded_text(given_tier, categorical)
     power = col(frame, "tdp_w") * prep.n_devices
     kwh = col(frame, "usd_per_kwh", DEFAULT_USD_PER_KWH)
     rental_h = col(frame, "rental_usd_per_hour") * prep.n_devices
 
     out = {
-        "model_name": coded(frame, "model_name").categorical(), "quant_name": coded(frame, "quant_name").categorical(),
-        "device_name": coded(frame, "device_name").categorical(),
-        "model_slug": coded(frame, "model_slug").categorical(), "quant_slug": coded(frame, "quant_slug").categorical(),
-        "device_slug": prep.device_slug.categorical(), "runtime": prep.runtime.categorical(),
-        "generation_mode": pd.Categorical.from_codes(is_dif.astype(np.int8), categories=["autoregressive", "block_diffusion"]),
+        **{name: _text(frame, name, categorical) for name in ("model_name", "quant_name", "device_name",
+                                                              "model_slug", "quant_slug")},
+        "device_slug": _coded_text(prep.device_slug, categorical), "runtime": _coded_text(prep.runtime, categorical),
+        "generation_mode": _labels(is_dif.astype(np.int8), ["autoregressive", "block_diffusion"], categorical),
         "batch": batch, "context": prep.context, "prompt_len": prompt, "gen_len": gen,
-        "decode_context": prep.decode_context, "kv_dtype": coded(frame, "kv_dtype").categorical(), "n_devices": prep.n_devices,
-        "parallel": pd.Categorical.from_codes(np.nan_to_num(prep.parallel).astype(np.int8),
-                                              categories=["none", "tensor", "layers"]),
+        "decode_context": prep.decode_context, "kv_dtype": _text(frame, "kv_dtype", categorical), "n_devices": prep.n_devices,
+        "parallel": _labels(np.nan_to_num(prep.parallel).astype(np.int8), ["none", "tensor", "layers"], categorical),
         # memory (bytes)
         "mem_weights_bytes": mem.weights, "mem_weights_embedding_bytes": mem.weights_embedding,
         "mem_weights_dense_bytes": mem.weights_dense, "mem_weights_experts_bytes": mem.weights_experts,
@@ -212,7 +228,7 @@ def output_frame(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficienci
         "mem_activations_bytes": mem.activations, "mem_logits_bytes": mem.logits,
         "mem_overhead_bytes": mem.overhead, "mem_total_bytes": mem.total,
         "mem_usable_bytes": prep.usable, "mem_headroom_bytes": prep.verdict.headroom,
-        "verdict": pd.Categorical.from_codes(verdict_code, categories=list(memory_mod.VERDICTS)),
+        "verdict": _labels(verdict_code, memory_mod.VERDICTS, categorical),
         "verdict_reason": memory_mod.verdict_reasons(verdict_code, mem.total, prep.usable),
         "devices_asked": prep.n_asked,
         "configuration_note": grades.configuration_notes(prep.n_devices, prep.n_asked, verdict_code),
@@ -231,25 +247,25 @@ def output_frame(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficienci
         "ttft_s": ttft_s,
         "diffusion_tok_s": diffusion_tok_s, "diffusion_s": diffusion_s, "diffusion_e2e_tok_s": diffusion_e2e,
         "diffusion_bound": diffusion_bound,
-        "derived": _derived_text(m),
+        "derived": _derived_text(m, categorical),
         "diffusion_flops": dif_flops, "diffusion_bytes": dif_bytes, "diffusion_forwards": dif_passes,
         "diffusion_block_size": np.where(is_dif, prep.block, np.nan),
         "diffusion_steps_per_block": np.where(is_dif, prep.steps, np.nan),
         "diffusion_tokens_per_forward": np.where(is_dif, prep.tokens_per_forward, np.nan),
-        "diffusion_tpf_source": _tpf_sources(frame, m),
+        "diffusion_tpf_source": _tpf_sources(frame, m, categorical),
         **{f"diffusion_tok_s_tpf_x{k:g}": (np.where(is_dif & ~dead, batch * gen / t[f"diffusion_tpf_x{k:g}"].total, np.nan)
                                            if f"diffusion_tpf_x{k:g}" in t else nan) for k in TPF_SENSITIVITY},
         "gen_tok_s": gen_tok_s, "gen_tok_s_batch1": gen_tok_s_1, "gen_bound": gen_bound,
         "max_batch": prep.max_batch, "max_batch_tok_s": batch_tok_s, "max_batch_bound": named_bound(batch_bound, batch_tok_s),
         # roofline inputs shown with the figures
-        "peak_flops": prep.peak, "peak_flops_source": prep.peak_source.categorical(),
+        "peak_flops": prep.peak, "peak_flops_source": _coded_text(prep.peak_source, categorical),
         "peak_flops_is_fallback": prep.peak_is_fallback, "bandwidth_bytes_s": prep.bandwidth,
-        "vector_peak_flops": prep.vector_peak, "vector_peak_source": prep.vector_source.categorical(),
+        "vector_peak_flops": prep.vector_peak, "vector_peak_source": _coded_text(prep.vector_source, categorical),
         "decode_compute_known": ~np.isnan(dec.compute),
         "eff_m": eff.eff_m, "eff_c": eff.eff_c, "eff_attn": eff.eff_attn, "bw_cap_bytes_s": eff.bw_cap,
         "t_fixed_s": t_fixed,
-        "dequant_class": prep.dequant_class.categorical(),
-        "prior_group": pd.Categorical(eff.group), "calibrated": eff.calibrated,
+        "dequant_class": _coded_text(prep.dequant_class, categorical),
+        "prior_group": pd.Categorical(eff.group) if categorical else np.asarray(eff.group, dtype=object), "calibrated": eff.calibrated,
         # A compute term whose peak is unknown leaves a memory-only figure, an upper bound: its
         # band doubles (docs/estimator.md "Unknown is not zero").
         "error_band": np.where(np.isnan(dec.compute) & ~is_dif, UNKNOWN_TERM_BAND_FACTOR, 1.0)
@@ -264,9 +280,11 @@ def output_frame(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficienci
         "rental_usd_per_mtok": rental_usd_per_mtok(rental_h, gen_tok_s_1),
         "rental_usd_per_mtok_max_batch": rental_usd_per_mtok(rental_h, batch_tok_s),
         "api_usd_per_mtok": col(frame, "api_usd_per_mtok"),
-        **{name: _text(frame, name) for name in PRICE_SOURCE_COLUMNS},
+        **{name: _text(frame, name, categorical) for name in PRICE_SOURCE_COLUMNS},
     }
-    return pd.DataFrame(out, index=frame.index, copy=False)
+    n = len(frame)
+    # A figure the same for every row comes as a scalar: a column of its own (as a frame broadcasts it).
+    return {name: np.full(n, values) if np.ndim(values) == 0 else values for name, values in out.items()}
 
 
 def json_values(values: Iterable[Any]) -> list[Any]:

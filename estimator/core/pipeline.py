@@ -5,6 +5,12 @@
     compatibility_matrix(...)                        the two above, plus rental and API prices
     estimate_one(model, quant, device, **workload)   a 1-row frame through the same path -> dict
 
+A server answering many small requests against one catalog codes the catalog once
+(`scenario_parts`, prices included) and builds each request's scenarios from row positions
+(`scenarios_from_parts`, `cross_rows` for a table); with `as_columns` they stay arrays
+(`ScenarioColumns`) and `estimate_columns` returns the output columns as a dict: the same code
+path without building DataFrames, which cost more than the estimate of a few rows.
+
 The work is done in four modules, in this order: `frames` (scenario frames and their workload
 columns), `preparation` (workload, memory and verdict, peaks, pass terms: `prepare`), `timing`
 (seconds at a set of efficiencies: `times`) and `outputs` (the estimate frame, `json_records`).
@@ -34,14 +40,19 @@ import numpy as np
 import pandas as pd
 
 from estimator.core import priors as priors_mod
-from estimator.core.frames import WORKLOAD_DEFAULTS, paired_scenarios, scenarios, with_prices, with_workload
-from estimator.core.outputs import OUTPUT_COLUMNS, json_records, output_frame
+from estimator.core.frames import (
+    FEW_ROWS, WORKLOAD_DEFAULTS, PriceTables, ScenarioColumns, ScenarioParts, cross_rows, paired_scenarios, price_tables, scenario_parts, scenarios,
+    scenarios_from_parts, with_prices, with_workload,
+)
+from estimator.core.outputs import OUTPUT_COLUMNS, json_records, output_columns
 from estimator.core.preparation import Prepared, prepare
 from estimator.core.timing import times
 
 __all__ = [
-    "OUTPUT_COLUMNS", "WORKLOAD_DEFAULTS", "Prepared", "compatibility_matrix", "estimate", "estimate_one",
-    "json_records", "paired_scenarios", "prepare", "scenarios", "times", "with_prices", "with_workload",
+    "OUTPUT_COLUMNS", "WORKLOAD_DEFAULTS", "Prepared", "PriceTables", "ScenarioParts", "compatibility_matrix",
+    "cross_rows", "estimate", "estimate_one", "json_records", "paired_scenarios", "prepare", "price_tables",
+    "ScenarioColumns", "estimate_columns", "scenario_parts", "scenarios", "scenarios_from_parts", "times",
+    "with_prices", "with_workload",
 ]
 
 
@@ -55,6 +66,21 @@ def estimate(
     max_batch_cap: int = 256,
 ) -> pd.DataFrame:
     """Every estimate for every scenario row (see the module docstring for the columns)."""
+    columns = estimate_columns(frame, priors, calibrations, configuration=configuration, max_devices=max_devices,
+                               max_batch_cap=max_batch_cap)
+    return pd.DataFrame(columns, index=frame.index, copy=False)
+
+
+def estimate_columns(
+    frame: pd.DataFrame | ScenarioColumns,
+    priors: dict | None = None,
+    calibrations: pd.DataFrame | None = None,
+    *,
+    configuration: str = "verdict",
+    max_devices: int = 8,
+    max_batch_cap: int = 256,
+) -> dict[str, Any]:
+    """`estimate`'s columns as name -> array, without the frame (a request of a few scenarios)."""
     priors = priors or priors_mod.load_priors()
     prep = prepare(frame, priors, configuration=configuration, max_devices=max_devices, max_batch_cap=max_batch_cap)
     m = prep.m
@@ -65,7 +91,10 @@ def estimate(
     gemm = priors_mod.gemm_factor(priors, prep.dequant_class)
     t = times(prep, eff.eff_m, eff.eff_c, eff.eff_attn, t_fixed, dq, gemm, priors.get("expert_half_tokens", 0.0),
               eff.bw_cap)
-    return output_frame(frame, prep, eff, t_fixed, t, configuration)
+    # A request's few scenarios get their text as object arrays: making categoricals costs more
+    # than the rows; many rows keep categoricals (compact in memory and in a pickled table).
+    return output_columns(frame, prep, eff, t_fixed, t, configuration,
+                          categorical=not isinstance(frame, ScenarioColumns) or len(frame) > FEW_ROWS)
 
 
 def compatibility_matrix(

@@ -1,14 +1,21 @@
-"""The catalog as the estimator reads it: one frame per table, loaded once per request."""
+"""The catalog as the estimator reads it: one frame per table, loaded once per catalog version.
+
+What every request would otherwise rebuild from those frames (the scenario frame's coded
+columns, the cheapest prices, the rows as dicts) is derived once, on first use, and kept with them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
 import pandas as pd
 from django.db import models as db_models
 
 from devices.models import Device
 from estimator import selectors
+from estimator.core import pipeline
 from models_catalog.models import ModelArchitecture, QuantizationFormat
 
 
@@ -32,6 +39,11 @@ class CatalogTable:
     def find(self, key: str) -> int | None:
         return self.by_key.get(key.strip().casefold())
 
+    @cached_property
+    def records(self) -> list[dict[str, Any]]:
+        """The rows as dicts (`DataFrame.to_dict("records")`), for the checks that read one row."""
+        return self.frame.to_dict("records")
+
 
 @dataclass
 class Catalog:
@@ -42,6 +54,17 @@ class Catalog:
     offers: pd.DataFrame      # cloud offers naming a catalog device (device_slug, usd_per_hour, gpu_count, ...)
     prices: pd.DataFrame      # API prices naming a catalog model (model_slug, usd_per_1m_input, ...)
     calibrations: pd.DataFrame | None
+
+    @cached_property
+    def parts(self) -> pipeline.ScenarioParts:
+        """The three tables as the scenario frame's columns, priced, coded once (`pipeline.scenarios_from_parts`)."""
+        return pipeline.scenario_parts(self.models.frame, self.quantizations.frame, self.devices.frame,
+                                      prices=self.price_tables)
+
+    @cached_property
+    def price_tables(self) -> pipeline.PriceTables:
+        """The cheapest offer per device and API price per model, by slug."""
+        return pipeline.price_tables(self.offers, self.prices)
 
 
 def catalog_load() -> Catalog:

@@ -63,6 +63,9 @@ MEMORY_ESTIMATES = 20_000
 CACHED_BATCH_MAX = 100
 # Seconds a computed table stays in the shared cache (a new catalog version never reads it anyway).
 SHARED_TABLE_TIMEOUT_S = 3600
+# What a kept table holds (ResultTable's attributes): a table pickled by a release that kept
+# another layout is never read back.
+TABLE_LAYOUT = "columns-1"
 
 # (app label, model name) of every table the estimator reads.
 CATALOG_MODELS = (
@@ -321,7 +324,7 @@ def _shared_set_many(records: dict[str, dict[str, Any]]) -> None:
 
 def _shared_get(digest: str) -> ResultTable | None:
     try:
-        stored = cache.get(f"estimator:compatibility:{digest}")
+        stored = cache.get(f"estimator:compatibility:{TABLE_LAYOUT}:{digest}")
         return None if stored is None else pickle.loads(stored)
     except Exception:  # noqa: BLE001 - an unreachable cache or a stale pickle: compute instead
         logger.warning("compatibility table %s not read from the cache", digest, exc_info=True)
@@ -330,7 +333,7 @@ def _shared_get(digest: str) -> ResultTable | None:
 
 def _shared_set(digest: str, table: ResultTable) -> None:
     try:
-        cache.set(f"estimator:compatibility:{digest}", pickle.dumps(table, protocol=pickle.HIGHEST_PROTOCOL),
+        cache.set(f"estimator:compatibility:{TABLE_LAYOUT}:{digest}", pickle.dumps(table, protocol=pickle.HIGHEST_PROTOCOL),
                   SHARED_TABLE_TIMEOUT_S)
     except Exception:  # noqa: BLE001 - not storing it only costs computing it again elsewhere
         logger.warning("compatibility table %s not stored in the cache", digest, exc_info=True)

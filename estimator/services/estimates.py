@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from django.core.exceptions import ValidationError
 
@@ -17,17 +18,17 @@ from estimator.core import pipeline
 from estimator.services.catalog import Catalog
 from estimator.services.catalog_cache import compatibility_cached, estimates_cached
 from estimator.services.resolve import (
-    ScenarioInputError, core_workload, model_workload_errors, quantization_rows, runtime_errors, scenarios_resolve,
+    ScenarioInputError, core_workload, model_workload_errors, quantization_positions, runtime_errors, scenarios_resolve,
     workload_columns,
 )
 from estimator.services.results import ResultTable, context_within_window, result_records
 
 
-def _estimate(frame: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
-    """The core's answer for a scenario frame, with the catalog's prices and what the request set."""
-    frame = pipeline.with_prices(frame, cloud_offers=catalog.offers, api_prices=catalog.prices)
-    result = pipeline.estimate(frame, calibrations=catalog.calibrations)
-    result["usd_per_kwh"] = frame["usd_per_kwh"].to_numpy()
+def _estimate(frame: pd.DataFrame | pipeline.ScenarioColumns, catalog: Catalog) -> dict[str, Any]:
+    """The core's answer for a scenario frame (priced: `Catalog.price_tables`), with what the request set:
+    its columns as arrays (`pipeline.estimate_columns`)."""
+    result = pipeline.estimate_columns(frame, calibrations=catalog.calibrations)
+    result["usd_per_kwh"] = np.asarray(frame["usd_per_kwh"])
     result["context_within_window"] = context_within_window(result["context"], frame["max_context"])
     return result
 
@@ -44,8 +45,10 @@ def estimate_scenarios(*, scenarios: list[dict[str, Any]], catalog: Catalog | No
         return estimates_cached(scenarios, lambda missing, current: estimate_scenarios(scenarios=missing,
                                                                                          catalog=current))
     resolved = scenarios_resolve(scenarios, catalog)
-    frame = pipeline.paired_scenarios(resolved.models, resolved.quantizations, resolved.devices,
-                                      **workload_columns(resolved.models, scenarios))
+    frame = pipeline.scenarios_from_parts(resolved.parts, resolved.positions["model"],
+                                          resolved.positions["quantization"], resolved.positions["device"],
+                                          as_columns=True,
+                                          **workload_columns(resolved, scenarios))
     result = _estimate(frame, catalog)
     records = result_records(result, modes=[scenario.get("mode") for scenario in scenarios], inline=resolved.inline)
     # The accuracy ledger: how far estimates of each (device, runtime) were from its measured runs.
@@ -83,19 +86,27 @@ def _compatibility(
     catalog: Catalog, *, model_slug: str | None, device_slug: str | None, quantizations: list[str] | None,
     runtime: str | None, mode: str | None, workload: dict[str, Any],
 ) -> ResultTable:
-    models = catalog.models.frame
-    devices = catalog.devices.frame
+    # Row positions in the catalog's tables; the scenario frame is their cross-join (catalog order).
+    models = _positions(catalog.models.frame, model_slug)
     if model_slug is not None:
-        models = models[models["slug"] == model_slug]
         # One model: a workload it cannot run is the request's mistake, as for an estimate.
-        problems = {} if models.empty else model_workload_errors({**workload, "mode": mode}, models.iloc[0].to_dict())
+        problems = {} if not len(models) else model_workload_errors({**workload, "mode": mode},
+                                                                    catalog.models.records[models[0]])
         if problems:
             raise ValidationError(problems)
-    if device_slug is not None:
-        devices = devices[devices["slug"] == device_slug]
+    devices = _positions(catalog.devices.frame, device_slug)
     reasons = runtime_errors(runtime, catalog)
     if reasons:
         raise ValidationError({"runtime": reasons})
-    frame = pipeline.scenarios(models, quantization_rows(catalog, quantizations), devices,
-                               **core_workload({**workload, "runtime": runtime}))
+    quants = np.array(quantization_positions(catalog, quantizations), dtype=np.intp)
+    model_rows, quant_rows, device_rows = pipeline.cross_rows(len(models), len(quants), len(devices))
+    frame = pipeline.scenarios_from_parts(catalog.parts, models[model_rows], quants[quant_rows], devices[device_rows],
+                                          as_columns=True, **core_workload({**workload, "runtime": runtime}))
     return ResultTable(_estimate(frame, catalog), mode=mode)
+
+
+def _positions(frame: pd.DataFrame, slug: str | None) -> np.ndarray:
+    """Every row's position, or those of the row with this slug."""
+    if slug is None:
+        return np.arange(len(frame))
+    return np.flatnonzero(frame["slug"].to_numpy(dtype=object) == slug)

@@ -134,22 +134,50 @@ class _Refs:
         self.inline.append(True)
         return None
 
-    def rows(self) -> pd.DataFrame:
+    def frame(self) -> pd.DataFrame:
+        """The catalog table, extended by the batch's inline objects (the frame `positions` index)."""
         frame = self.table.frame
         if self.inline_rows:
             frame = pd.concat([frame, pd.DataFrame(self.inline_rows, columns=list(self.table.fields))],
                               ignore_index=True)
-        return frame.iloc[self.positions].reset_index(drop=True)
+        return frame
+
+    def records(self, frame: pd.DataFrame) -> list[dict[str, Any]]:
+        """Each scenario's row as a dict; the catalog's own are made once per catalog version."""
+        rows = frame.to_dict("records") if self.inline_rows else self.table.records
+        return [rows[position] for position in self.positions]
 
 
 @dataclass
 class Resolved:
-    """Row i of each frame makes scenario i; `inline` says which references were inline objects."""
+    """Scenario i is row positions[part][i] of frames[part] (a catalog table, extended by the
+    batch's inline objects); `inline` says which references were inline objects and `parts` holds
+    the frames as the core's scenario columns."""
 
-    models: pd.DataFrame
-    quantizations: pd.DataFrame
-    devices: pd.DataFrame
+    frames: dict[str, pd.DataFrame]
+    positions: dict[str, np.ndarray]
     inline: dict[str, list[bool]]
+    parts: pipeline.ScenarioParts
+
+    def rows(self, part: str) -> pd.DataFrame:
+        return self.frames[part].iloc[self.positions[part]].reset_index(drop=True)
+
+    @property
+    def models(self) -> pd.DataFrame:
+        return self.rows("model")
+
+    @property
+    def quantizations(self) -> pd.DataFrame:
+        return self.rows("quantization")
+
+    @property
+    def devices(self) -> pd.DataFrame:
+        return self.rows("device")
+
+    def model_values(self, column: str) -> np.ndarray:
+        """A model column of each scenario as floats (NaN where empty)."""
+        numbers = pd.to_numeric(self.frames["model"][column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        return numbers[self.positions["model"]]
 
 
 def scenarios_resolve(scenarios: Sequence[Mapping[str, Any]], catalog: Catalog) -> Resolved:
@@ -176,18 +204,21 @@ def scenarios_resolve(scenarios: Sequence[Mapping[str, Any]], catalog: Catalog) 
     if errors:
         raise ScenarioInputError(errors)
 
-    models = refs["model"].rows()
-    devices = refs["device"].rows()
+    frames = {part: part_refs.frame() for part, part_refs in refs.items()}
     model_errors = {}
-    for index, (scenario, model, device) in enumerate(zip(scenarios, models.to_dict("records"),
-                                                          devices.to_dict("records"))):
+    for index, (scenario, model, device) in enumerate(zip(scenarios, refs["model"].records(frames["model"]),
+                                                          refs["device"].records(frames["device"]))):
         problems = {**model_workload_errors(scenario, model), **device_workload_errors(scenario, device)}
         if problems:
             model_errors[index] = problems
     if model_errors:
         raise ScenarioInputError(model_errors)
-    return Resolved(models=models, quantizations=refs["quantization"].rows(), devices=devices,
-                    inline={part: part_refs.inline for part, part_refs in refs.items()})
+    inline = any(part_refs.inline_rows for part_refs in refs.values())
+    parts = pipeline.scenario_parts(frames["model"], frames["quantization"], frames["device"],
+                                    prices=catalog.price_tables) if inline else catalog.parts
+    return Resolved(frames=frames, positions={part: np.array(part_refs.positions, dtype=np.intp)
+                                              for part, part_refs in refs.items()},
+                    inline={part: part_refs.inline for part, part_refs in refs.items()}, parts=parts)
 
 
 def runtime_errors(runtime: str | None, catalog: Catalog) -> list[str]:
@@ -197,16 +228,25 @@ def runtime_errors(runtime: str | None, catalog: Catalog) -> list[str]:
     return [f"Unknown runtime '{runtime}': one of {', '.join(sorted(catalog.runtimes))}."]
 
 
-def quantization_rows(catalog: Catalog, slugs: list[str] | None) -> pd.DataFrame:
-    """The quantizations a compatibility table asks for (every one when none). Raises ValidationError."""
-    frame = catalog.quantizations.frame
+def quantization_positions(catalog: Catalog, slugs: list[str] | None) -> list[int]:
+    """Row positions of the quantizations a compatibility table asks for (every one when none).
+
+    Raises ValidationError naming those the catalog does not have.
+    """
     if not slugs:
-        return frame
+        return list(range(len(catalog.quantizations.frame)))
     positions = {slug: catalog.quantizations.find(slug) for slug in slugs}
     unknown = [slug for slug, position in positions.items() if position is None]
     if unknown:
         raise ValidationError({"quantization": [f"Unknown quantization(s): {', '.join(unknown)}."]})
-    return frame.iloc[list(dict.fromkeys(positions.values()))]
+    return list(dict.fromkeys(positions.values()))
+
+
+def quantization_rows(catalog: Catalog, slugs: list[str] | None) -> pd.DataFrame:
+    """The quantizations a compatibility table asks for (every one when none). Raises ValidationError."""
+    if not slugs:
+        return catalog.quantizations.frame
+    return catalog.quantizations.frame.iloc[quantization_positions(catalog, slugs)]
 
 
 def _known(value: Any) -> float | None:
@@ -286,7 +326,7 @@ def core_workload(workload: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def workload_columns(models: pd.DataFrame, scenarios: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+def workload_columns(resolved: Resolved, scenarios: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
     """Per-row workload arrays for paired scenarios (`core_workload` of each).
 
     A value one scenario gives and another does not is the core's default there, or the model's
@@ -297,9 +337,8 @@ def workload_columns(models: pd.DataFrame, scenarios: Sequence[Mapping[str, Any]
     for column in dict.fromkeys(name for row in rows for name in row):
         given = [row.get(column) for row in rows]
         if column in FROM_MODEL:
-            model_values = pd.to_numeric(models[column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
             values = np.array([np.nan if v is None else v for v in given], dtype=np.float64)
-            columns[column] = np.where(np.isnan(values), model_values, values)
+            columns[column] = np.where(np.isnan(values), resolved.model_values(column), values)
         else:
             default = pipeline.WORKLOAD_DEFAULTS[column]
             values = np.array([default if v is None else v for v in given], dtype=object)

@@ -7,7 +7,7 @@ table is a `ResultTable` that formats only the rows a page shows; `flat_record` 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,21 +32,22 @@ class Records(list):
 
 
 class ResultTable(Sequence):
-    """The core's result frame as a sequence of API result objects, formatted when sliced.
+    """The core's result columns as a sequence of API result objects, formatted when sliced.
 
     A compatibility table has thousands of rows and a JSON page shows fifty: the paginator slices
-    this, and only the rows of the page are turned into dicts.
+    this, and only the rows of the page are turned into dicts. The result is kept as the core's
+    arrays (`pipeline.estimate_columns`): a page takes its rows from each, with no frame to build.
     """
 
-    def __init__(self, result: pd.DataFrame, *, mode: str | None):
-        self.result = result.reset_index(drop=True)
+    def __init__(self, result: Mapping[str, Any], *, mode: str | None):
+        self.result = dict(result)
         self.mode = mode
         # Set by estimator/services/catalog_cache.py for a table it keeps: what its CSV is cached under.
         self.cache_key: str | None = None
         self._all: Records | None = None
 
     def __len__(self) -> int:
-        return len(self.result)
+        return len(self.result["verdict"])
 
     def __getitem__(self, index):
         if index == slice(None):
@@ -59,13 +60,14 @@ class ResultTable(Sequence):
         return self._format(index)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_all": None}  # the shared cache stores the frame, not its formatting
+        return {**self.__dict__, "_all": None}  # the shared cache stores the columns, not their formatting
 
     def _format(self, index):
-        rows = self.result.iloc[index if isinstance(index, slice) else [index]]
-        n = len(rows)
-        records = result_records(rows, modes=[self.mode] * n, inline={part: [False] * n for part in
-                                                                      ("model", "quantization", "device")})
+        rows = index if isinstance(index, slice) else [index]
+        columns = {name: values[rows] for name, values in self.result.items()}
+        n = len(columns["verdict"])
+        records = result_records(columns, modes=[self.mode] * n, inline={part: [False] * n for part in
+                                                                         ("model", "quantization", "device")})
         # The accuracy ledger of each row's (device, runtime): one query for the rows shown.
         from estimator.calibration.ledger import estimates_with_accuracy
 
@@ -179,33 +181,38 @@ _SPEC: tuple[tuple[str, str, str, Callable[[list[Any]], list[Any]] | None], ...]
 )
 
 
-def _mode_columns(result: pd.DataFrame, modes: list[str | None]) -> dict[str, np.ndarray]:
+# A result is the core's estimate frame, or its columns as arrays (`pipeline.estimate_columns`):
+# both are read by column name only (`result[name]`, `name in result`).
+Result = pd.DataFrame | Mapping[str, Any]
+
+
+def _mode_columns(result: Result, modes: list[str | None]) -> dict[str, np.ndarray]:
     """The headline figures of each row's mode (default: the model's own generation mode)."""
-    diffusion_model = (result["generation_mode"] == "block_diffusion").to_numpy()
+    diffusion_model = np.asarray(result["generation_mode"] == "block_diffusion")
     mode = np.array([m or "" for m in modes], dtype=object)
     mode = np.where(mode == "", np.where(diffusion_model, "diffusion", "decode"), mode)
     is_prefill, is_diffusion = mode == "prefill", mode == "diffusion"
 
     def pick(decode: str, prefill: str, diffusion: str) -> np.ndarray:
-        return np.where(is_prefill, result[prefill].to_numpy(dtype=object),
-                        np.where(is_diffusion, result[diffusion].to_numpy(dtype=object), result[decode].to_numpy(dtype=object)))
+        return np.where(is_prefill, np.asarray(result[prefill], dtype=object),
+                        np.where(is_diffusion, np.asarray(result[diffusion], dtype=object),
+                                 np.asarray(result[decode], dtype=object)))
 
     return {
         "mode": mode,
         "tokens_per_s": pick("decode_tok_s", "prefill_tok_s", "diffusion_tok_s"),
         "bound": pick("decode_bound", "prefill_bound", "diffusion_bound"),
         "pass_s": pick("decode_pass_s", "prefill_s", "diffusion_s"),
-        "error_band": np.where(is_prefill, result["error_band_prefill"].to_numpy(dtype=object),
-                               result["error_band"].to_numpy(dtype=object)),
+        "error_band": np.where(is_prefill, np.asarray(result["error_band_prefill"], dtype=object),
+                               np.asarray(result["error_band"], dtype=object)),
     }
 
 
-def _tpf_sensitivity(result: pd.DataFrame) -> list[list[dict[str, float | None]]]:
+def _tpf_sensitivity(result: Result, n: int) -> list[list[dict[str, float | None]]]:
     """Per row, diffusion tokens/s at multiples of its tokens per forward ([] for autoregressive rows)."""
-    n = len(result)
     if "diffusion_tokens_per_forward" not in result:
         return [[] for _ in range(n)]
-    columns = sorted((float(name.rsplit("_x", 1)[1]), name) for name in result.columns
+    columns = sorted((float(name.rsplit("_x", 1)[1]), name) for name in result
                      if name.startswith("diffusion_tok_s_tpf_x"))
     columns = sorted(columns + [(1.0, "diffusion_tok_s")])
     tpf = json_values(result["diffusion_tokens_per_forward"].tolist())
@@ -215,12 +222,12 @@ def _tpf_sensitivity(result: pd.DataFrame) -> list[list[dict[str, float | None]]
             for i in range(n)]
 
 
-def result_records(result: pd.DataFrame, *, modes: list[str | None], inline: dict[str, list[bool]]) -> list[dict[str, Any]]:
-    """The core's output frame as the API's result objects (one per row), NaN/inf -> None.
+def result_records(result: Result, *, modes: list[str | None], inline: dict[str, list[bool]]) -> list[dict[str, Any]]:
+    """The core's output frame (or its columns) as the API's result objects (one per row), NaN/inf -> None.
 
     Columns are cleaned once each (not value by value per row), then zipped into rows.
     """
-    n = len(result)
+    n = len(result["verdict"])
     picked = _mode_columns(result, modes)
     column = {name: json_values(result[name].tolist()) if name in result else [None] * n
               for _, _, name, _ in _SPEC}
@@ -228,12 +235,22 @@ def result_records(result: pd.DataFrame, *, modes: list[str | None], inline: dic
         if convert is not None:
             column[name] = convert(column[name])
     picked_clean = {name: json_values(values) for name, values in picked.items()}
-    sensitivity = _tpf_sensitivity(result)
+    sensitivity = _tpf_sensitivity(result, n)
     identity = {
         part: (json_values(result[f"{prefix}_slug"].tolist()), json_values(result[f"{prefix}_name"].tolist()))
         for part, prefix in (("model", "model"), ("quantization", "quant"), ("device", "device"))
     }
     runtime = json_values(result["runtime"].tolist())
+    # Each section's fields in _SPEC order, its rows zipped once: a row is then one dict(zip()).
+    sections: dict[str, tuple[list[str], Any]] = {}
+    for section in ("", "workload", "memory", "speed", "cost", "working"):
+        names = [api_name for part, api_name, _, _ in _SPEC if part == section]
+        values = [column[name] for part, _, name, _ in _SPEC if part == section]
+        if section == "working":
+            names += ["pass_s", "tokens_per_forward_sensitivity"]
+            values += [picked_clean["pass_s"], sensitivity]
+        sections[section] = (names, list(zip(*values)) if n else [])
+    top_names, top_rows = sections.pop("")
     records = []
     for i in range(n):
         verdict = column["verdict"][i]
@@ -247,12 +264,9 @@ def result_records(result: pd.DataFrame, *, modes: list[str | None], inline: dic
         record["tokens_per_s"] = picked_clean["tokens_per_s"][i]
         record["bound"] = picked_clean["bound"][i]
         record["error_band"] = picked_clean["error_band"][i]
-        sections: dict[str, dict[str, Any]] = {"workload": {}, "memory": {}, "speed": {}, "cost": {}, "working": {}}
-        for section, api_name, name, _ in _SPEC:
-            (sections[section] if section else record)[api_name] = column[name][i]
-        sections["working"]["pass_s"] = picked_clean["pass_s"][i]
-        sections["working"]["tokens_per_forward_sensitivity"] = sensitivity[i]
-        record.update(sections)
+        record.update(zip(top_names, top_rows[i]))
+        for section, (names, rows) in sections.items():
+            record[section] = dict(zip(names, rows[i]))
         records.append(record)
     return records
 

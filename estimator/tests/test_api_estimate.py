@@ -402,7 +402,7 @@ def test_a_batch_of_1000_is_answered_in_full(api):
 
 
 def test_a_batch_calls_the_core_once(api):
-    with mock.patch.object(pipeline, "estimate", wraps=pipeline.estimate) as core:
+    with mock.patch.object(pipeline, "estimate_columns", wraps=pipeline.estimate_columns) as core:
         assert api.post(URL, {"scenarios": batch_of_1000()[:200]}, format="json").status_code == 200
     assert core.call_count == 1
     assert len(core.call_args.args[0]) == 200

@@ -26,7 +26,7 @@ def device_names(api) -> set[str]:
 
 
 def core_calls(api, path: str, params: dict) -> int:
-    with mock.patch.object(pipeline, "estimate", wraps=pipeline.estimate) as core:
+    with mock.patch.object(pipeline, "estimate_columns", wraps=pipeline.estimate_columns) as core:
         assert api.get(path, params).status_code == 200
     return core.call_count
 
@@ -97,7 +97,7 @@ def test_a_batch_computes_only_the_scenarios_not_seen_at_this_version(api):
     seen = {**ESTIMATE, "context_tokens": 4096}
     api.post("/api/v1/estimate/", seen, format="json")
     new = {**ESTIMATE, "context_tokens": 8192}
-    with mock.patch.object(pipeline, "estimate", wraps=pipeline.estimate) as core:
+    with mock.patch.object(pipeline, "estimate_columns", wraps=pipeline.estimate_columns) as core:
         body = api.post("/api/v1/estimate/", {"scenarios": [seen, new, seen]}, format="json").json()
     assert core.call_count == 1 and len(core.call_args.args[0]) == 1
     assert [row["workload"]["context_tokens"] for row in body["results"]] == [4096, 8192, 4096]
