@@ -43,6 +43,9 @@ LAYOUT_FIELDS: dict[str, Callable[[Row], object]] = {
     "n_global_layers": _positive_int, "global_kv_heads": _positive_int, "global_head_dim": _positive_int,
     "global_kv_shared": _true_or_false, "kv_lora_rank": _positive_int, "qk_rope_head_dim": _positive_int,
     "n_dense_layers": _positive_int,
+    # A published active count under another convention (without the input embedding, a lookup),
+    # restated under the catalog's: every parameter a token reads, both embeddings included.
+    "active_params_b": _positive_float,
 }
 EXTRA_FIELDS: dict[str, Callable[[Row], object]] = {
     "vision_params_b": _positive_float, "self_conditioning": _true_or_false, "tokens_per_forward": _positive_float,
