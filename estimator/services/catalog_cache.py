@@ -65,7 +65,7 @@ CACHED_BATCH_MAX = 100
 SHARED_TABLE_TIMEOUT_S = 3600
 # What a kept table holds (ResultTable's attributes): a table pickled by a release that kept
 # another layout is never read back.
-TABLE_LAYOUT = "columns-1"
+TABLE_LAYOUT = "columns-2"
 
 # (app label, model name) of every table the estimator reads.
 CATALOG_MODELS = (
