@@ -295,6 +295,17 @@ def _tpf_sensitivity(result: Result, n: int) -> list[list[dict[str, float | None
             for i in range(n)]
 
 
+def _plain(values: Any) -> list[Any]:
+    """`json_values(values.tolist())`; a numeric array's list is already plain but for NaN/inf."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
+        out = values.tolist()
+        if values.dtype.kind == "f":
+            for index in np.flatnonzero(~np.isfinite(values)).tolist():
+                out[index] = None
+        return out
+    return json_values(values.tolist())
+
+
 def result_records(result: Result, *, modes: list[str | None], inline: dict[str, list[bool]]) -> list[dict[str, Any]]:
     """The core's output frame (or its columns) as the API's result objects (one per row), NaN/inf -> None.
 
@@ -302,8 +313,7 @@ def result_records(result: Result, *, modes: list[str | None], inline: dict[str,
     """
     n = len(result["verdict"])
     picked = _mode_columns(result, modes)
-    column = {name: json_values(result[name].tolist()) if name in result else [None] * n
-              for _, _, name, _ in _SPEC}
+    column = {name: _plain(result[name]) if name in result else [None] * n for _, _, name, _ in _SPEC}
     for _, _, name, convert in _SPEC:
         if convert is not None:
             column[name] = convert(column[name])
