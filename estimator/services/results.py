@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from estimator.core.architecture import Coded
 from estimator.core.outputs import json_values
 
 
@@ -43,7 +44,7 @@ class ResultTable(Sequence):
         # Only what a result object shows, compacted (`_compact`): the table is kept in memory and
         # written to the shared cache once per workload, and its size is that write's cost.
         self.result = {name: _compact(values) for name, values in result.items() if _shown(name)}
-        self.n = len(result["verdict"])
+        self.n = len(result["context"])  # a number per row (text may come as codes)
         self.mode = mode
         # Set by estimator/services/catalog_cache.py for a table it keeps: what its CSV is cached under.
         self.cache_key: str | None = None
@@ -112,8 +113,10 @@ def _compact(values: Any) -> np.ndarray | _Same | _Codes:
     """A result column as kept by a `ResultTable`; `_take` gives back the rows as the column held them.
 
     Numbers equal bit for bit in every row become one value (-0.0 is not 0.0, NaNs are kept as
-    they are); a categorical keeps its codes and its labels, not a pandas object.
+    they are); text (a categorical, or the core's `Coded`) keeps its codes and its labels.
     """
+    if isinstance(values, Coded):
+        return _Codes(values.codes, values.uniques)
     if isinstance(values, pd.Categorical):
         labels = np.append(np.asarray(values.categories, dtype=object), np.nan)
         return _Codes(np.asarray(values.codes), labels)
