@@ -116,7 +116,10 @@ def _compact(values: Any) -> np.ndarray | _Same | _Codes:
     they are); text (a categorical, or the core's `Coded`) keeps its codes and its labels.
     """
     if isinstance(values, Coded):
-        return _Codes(values.codes, values.uniques)
+        # The core's codes are machine integers: a handful of labels fits a byte per row.
+        size = len(values.uniques)
+        dtype = np.int8 if size < 2**7 else np.int16 if size < 2**15 else np.int32
+        return _Codes(values.codes.astype(dtype), values.uniques)
     if isinstance(values, pd.Categorical):
         labels = np.append(np.asarray(values.categories, dtype=object), np.nan)
         return _Codes(np.asarray(values.codes), labels)
