@@ -302,8 +302,9 @@ def _tpf_sensitivity(result: Result, n: int) -> list[list[dict[str, float | None
 
 
 def _plain(values: Any) -> list[Any]:
-    """`json_values(values.tolist())`; a numeric array's list is already plain but for NaN/inf."""
-    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
+    """`json_values(values.tolist())`; a numeric array's list is already plain but for NaN/inf
+    (a table's page: checked as an array; a few rows: numpy's calls would cost more than the loop)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf" and len(values) > 8:
         out = values.tolist()
         if values.dtype.kind == "f":
             for index in np.flatnonzero(~np.isfinite(values)).tolist():
