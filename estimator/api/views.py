@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample, OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema,
@@ -148,17 +147,21 @@ class CompatibilityView(APIView):
     )
     @kept_answer
     def get(self, request, slug: str, format: str | None = None):
-        record = get_object_or_404(self.record_model, slug=slug)
+        # The record is looked up in the catalog the table is computed from (kept in memory at the
+        # version this request holds), not with a query of its own: a 404 as get_object_or_404's.
+        catalog = services.catalog_current()
+        if slug not in (catalog.models if self.compatibility_of == "model" else catalog.devices).slugs:
+            raise Http404(f"No {self.record_model._meta.object_name} matches the given query.")
         query = serializers.CompatibilityQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         workload = dict(query.validated_data)
         table = services.compatibility(
-            **{f"{self.compatibility_of}_slug": record.slug},
+            **{f"{self.compatibility_of}_slug": slug},
             quantizations=workload.pop("quantization", None), runtime=workload.pop("runtime", None),
             mode=workload.pop("mode", None), workload=workload,
         )
         if request.accepted_renderer.format == "csv":
-            filename = f"hwfit-compatibility-{self.compatibility_of}-{record.slug}.csv"
+            filename = f"hwfit-compatibility-{self.compatibility_of}-{slug}.csv"
             return Response(table[:], headers={"Content-Disposition": f'attachment; filename="{filename}"'})
         paginator = CatalogPagination()
         page = paginator.paginate_queryset(table, request, view=self)

@@ -177,18 +177,24 @@ def scenario_parts(models: pd.DataFrame, quants: pd.DataFrame, devices: pd.DataF
         columns: dict[str, Any] = {}
         for name in part.columns:
             values = part[name]
-            if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
-                codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
-                columns[name] = pd.Categorical.from_codes(codes.astype(np.int32), categories=pd.Index(uniques, dtype=object))
-            else:
-                columns[name] = values.to_numpy()
+            columns[name] = _categorical(values.to_numpy(dtype=object)) \
+                if values.dtype == object or pd.api.types.is_string_dtype(values.dtype) else values.to_numpy()
         parts.append(columns)
     if prices is not None:
-        parts[0].update(price_columns(parts[0]["model_slug"], None, PriceTables(rental=None, api=prices.api)))
-        parts[2].update(price_columns(None, parts[2]["device_slug"], PriceTables(rental=prices.rental, api=None)))
+        # The prices' provenance is text too: coded here once, not hashed again by every table.
+        for index, tables in ((0, PriceTables(rental=None, api=prices.api)), (2, PriceTables(rental=prices.rental, api=None))):
+            found = price_columns(parts[0]["model_slug"] if index == 0 else None,
+                                  parts[2]["device_slug"] if index == 2 else None, tables)
+            parts[index].update({name: _categorical(values) if values.dtype == object else values
+                                 for name, values in found.items()})
     objects = tuple({name: np.asarray(values, dtype=object) for name, values in part.items()
                      if isinstance(values, pd.Categorical)} for part in parts)
     return ScenarioParts(*parts, objects=objects)
+
+
+def _categorical(values: np.ndarray) -> pd.Categorical:
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return pd.Categorical.from_codes(codes.astype(np.int32), categories=pd.Index(uniques, dtype=object))
 
 
 # Up to this many rows, a frame kept as arrays holds its text as object arrays: making a

@@ -80,7 +80,12 @@ def configuration_notes(n_devices: np.ndarray, n_asked: np.ndarray, verdict_code
     distinct, inverse = np.unique(key, return_inverse=True)
     labels = ["" if k == 0 else f"figures for {k // 1000} devices in tensor parallel; the scenario asked about "
               f"{k % 1000}" for k in distinct]
-    return pd.Categorical(np.asarray(labels, dtype=object)[inverse.ravel()])
+    # One label per distinct key: the categorical of the rows' labels (categories sorted, as
+    # pd.Categorical sorts them) from the keys' codes, without hashing a string per row.
+    order = sorted(range(len(labels)), key=labels.__getitem__)
+    rank = np.empty(len(labels), dtype=np.int64)
+    rank[order] = np.arange(len(labels))
+    return pd.Categorical.from_codes(rank[inverse.ravel()], categories=[labels[i] for i in order])
 
 
 def grade_rank(label: str | None) -> int:

@@ -94,22 +94,29 @@ OUTPUT_COLUMNS: dict[str, str] = {
     "api_provider": "provider of the API price", "api_as_of": "date the API price was published",
 }
 
-def _labels(codes: np.ndarray, categories, categorical: bool) -> pd.Categorical | np.ndarray:
-    """Codes into a few labels (-1: missing) as a categorical, or as an object array (NaN where missing).
+# How output_columns gives its text columns (the values read the same whichever):
+#   "categorical" - pd.Categorical: a frame of many rows (codes, not strings);
+#   "objects"     - object arrays: a request of a few rows (a categorical costs more than its estimate);
+#   "codes"       - `Coded` (codes into labels; Coded.values are the "objects" arrays): a table kept
+#                   whole and shown a page at a time never needs the other two for most rows.
+Text = pd.Categorical | np.ndarray | Coded
 
-    A frame of many rows keeps text as categoricals (codes, not strings); for a request of a few
-    rows, making a categorical costs more than the row's estimate, and the values read the same.
-    """
-    if categorical:
+
+def _labels(codes: np.ndarray, categories, text: str) -> Text:
+    """Codes into a few labels (-1: missing; NaN as an object) as `text` says."""
+    if text == "categorical":
         return pd.Categorical.from_codes(codes, categories=list(categories))
-    return np.append(np.asarray(list(categories), dtype=object), np.nan)[np.asarray(codes, dtype=np.intp)]
+    labels = np.append(np.asarray(list(categories), dtype=object), np.nan)
+    if text == "codes":
+        return Coded(np.asarray(codes, dtype=np.intp), labels)
+    return labels[np.asarray(codes, dtype=np.intp)]
 
 
-def _coded_text(values: Coded, categorical: bool) -> pd.Categorical | np.ndarray:
-    return values.categorical() if categorical else values.values
+def _coded_text(values: Coded, text: str) -> Text:
+    return values.categorical() if text == "categorical" else values if text == "codes" else values.values
 
 
-def _derived_text(m: ModelArrays, categorical: bool = True) -> pd.Categorical | np.ndarray:
+def _derived_text(m: ModelArrays, text: str = "categorical") -> Text:
     """Which documented derivation rules (architecture.DERIVATION_RULES) each row's figures used."""
     names = [name for name in DERIVATION_RULES if name in m.derived]
     code = np.zeros(len(m.n_layers), dtype=np.int64)
@@ -117,39 +124,44 @@ def _derived_text(m: ModelArrays, categorical: bool = True) -> pd.Categorical | 
         code |= m.derived[name].astype(np.int64) << bit
     distinct, inverse = np.unique(code, return_inverse=True)
     labels = [",".join(n for bit, n in enumerate(names) if c >> bit & 1) for c in distinct]
-    if not categorical:
+    if text == "codes":
+        return Coded(inverse.ravel(), np.array(labels, dtype=object))
+    if text == "objects":
         return np.array(labels, dtype=object)[inverse.ravel()]
     return pd.Categorical.from_codes(inverse.ravel(), categories=pd.Index(labels, dtype=object).unique()) \
         if len(set(labels)) == len(labels) else pd.Categorical(np.array(labels, dtype=object)[inverse.ravel()])
 
 
-def _text(frame: pd.DataFrame, name: str, categorical: bool) -> pd.Categorical | np.ndarray:
-    """A text column of the scenario frame ('' where absent or missing), as a categorical (`_labels`)."""
-    return _coded_text(coded(frame, name), categorical)
+def _text(frame: pd.DataFrame, name: str, text: str) -> Text:
+    """A text column of the scenario frame ('' where absent or missing), as `text` says."""
+    return _coded_text(coded(frame, name), text)
 
 
-def _tpf_sources(frame: pd.DataFrame, m: ModelArrays, categorical: bool) -> pd.Categorical | np.ndarray:
+def _tpf_sources(frame: pd.DataFrame, m: ModelArrays, text: str) -> Text:
     """Per diffusion row, where its tokens per forward comes from (constants.json diffusion sources)."""
     if not m.is_diffusion.any():  # a table of autoregressive models: nothing to say
-        return _labels(np.full(len(m.is_diffusion), 0), [""], categorical)
+        return _labels(np.full(len(m.is_diffusion), 0), [""], text)
     table = priors_mod.load_constants()["diffusion"].get("tokens_per_forward_sources", {})
     slugs = coded(frame, "model_slug")
     known = slugs.map(lambda u: [table.get(str(s), "") for s in u])
-    text = np.where(known != "", known,
+    said = np.where(known != "", known,
                     np.where(np.isnan(m.tokens_per_forward), "no published figure: 1 token per forward assumed",
                              "the catalog row's (or the request's) tokens_per_forward"))
-    sources = np.where(m.is_diffusion, text, "")
-    return pd.Categorical(sources) if categorical else np.asarray(sources, dtype=object)
+    sources = np.where(m.is_diffusion, said, "")
+    return pd.Categorical(sources) if text == "categorical" else np.asarray(sources, dtype=object)
 
 
 def output_columns(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficiencies, t_fixed: np.ndarray,
-                   t: dict[str, SlotsTime], configuration: str, *, categorical: bool = True) -> dict[str, Any]:
+                   t: dict[str, SlotsTime], configuration: str, *, categorical: bool = True,
+                   codes: bool = False) -> dict[str, Any]:
     """Every output column (OUTPUT_COLUMNS) from the prepared frame and its times: name -> array.
 
     configuration="verdict": a configuration that cannot run (no fit, unsupported) gets no speed
     figures, and so no cost per token. An unknown fit keeps its figures (a device with a bandwidth
     always gets a decode speed; `verdict_reason` says why the fit is unknown).
+    Text columns as categoricals, object arrays (not `categorical`) or `Coded` (`codes`): see `Text`.
     """
+    text = "codes" if codes else "categorical" if categorical else "objects"
     m, mem, batch, gen, prompt = prep.m, prep.mem, prep.batch, prep.gen, prep.prompt
     is_dif = m.is_diffusion
     dec, pre = t["decode"], t["prefill"]
@@ -195,7 +207,7 @@ def output_columns(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficien
     def named_bound(codes, tok_s) -> pd.Categorical | np.ndarray:
         # A figure that is not computed (no fit, unknown peak) has no bound either.
         codes = np.where(np.isnan(tok_s), -1, np.asarray(codes, dtype=np.int64))
-        return _labels(codes, BOUND_NAMES, categorical)
+        return _labels(codes, BOUND_NAMES, text)
 
     gen_bound = named_bound(gen_bound, gen_tok_s)
     diffusion_bound = named_bound(diffusion_bound, diffusion_tok_s)
@@ -206,21 +218,21 @@ def output_columns(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficien
     if missing_tier.any():   # derive from the published perplexity delta (quality.py table)
         tier = given_tier.values
         tier[missing_tier] = quality_tiers(col(frame, "ppl_delta"), col(frame, "bits_per_weight"))[missing_tier]
-        tier = pd.Categorical(tier) if categorical else tier
+        tier = pd.Categorical(tier) if text == "categorical" else tier
     else:
-        tier = _coded_text(given_tier, categorical)
+        tier = _coded_text(given_tier, text)
     power = col(frame, "tdp_w") * prep.n_devices
     kwh = col(frame, "usd_per_kwh", DEFAULT_USD_PER_KWH)
     rental_h = col(frame, "rental_usd_per_hour") * prep.n_devices
 
     out = {
-        **{name: _text(frame, name, categorical) for name in ("model_name", "quant_name", "device_name",
+        **{name: _text(frame, name, text) for name in ("model_name", "quant_name", "device_name",
                                                               "model_slug", "quant_slug")},
-        "device_slug": _coded_text(prep.device_slug, categorical), "runtime": _coded_text(prep.runtime, categorical),
-        "generation_mode": _labels(is_dif.astype(np.int8), ["autoregressive", "block_diffusion"], categorical),
+        "device_slug": _coded_text(prep.device_slug, text), "runtime": _coded_text(prep.runtime, text),
+        "generation_mode": _labels(is_dif.astype(np.int8), ["autoregressive", "block_diffusion"], text),
         "batch": batch, "context": prep.context, "prompt_len": prompt, "gen_len": gen,
-        "decode_context": prep.decode_context, "kv_dtype": _text(frame, "kv_dtype", categorical), "n_devices": prep.n_devices,
-        "parallel": _labels(np.nan_to_num(prep.parallel).astype(np.int8), ["none", "tensor", "layers"], categorical),
+        "decode_context": prep.decode_context, "kv_dtype": _text(frame, "kv_dtype", text), "n_devices": prep.n_devices,
+        "parallel": _labels(np.nan_to_num(prep.parallel).astype(np.int8), ["none", "tensor", "layers"], text),
         # memory (bytes)
         "mem_weights_bytes": mem.weights, "mem_weights_embedding_bytes": mem.weights_embedding,
         "mem_weights_dense_bytes": mem.weights_dense, "mem_weights_experts_bytes": mem.weights_experts,
@@ -228,7 +240,7 @@ def output_columns(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficien
         "mem_activations_bytes": mem.activations, "mem_logits_bytes": mem.logits,
         "mem_overhead_bytes": mem.overhead, "mem_total_bytes": mem.total,
         "mem_usable_bytes": prep.usable, "mem_headroom_bytes": prep.verdict.headroom,
-        "verdict": _labels(verdict_code, memory_mod.VERDICTS, categorical),
+        "verdict": _labels(verdict_code, memory_mod.VERDICTS, text),
         "verdict_reason": memory_mod.verdict_reasons(verdict_code, mem.total, prep.usable),
         "devices_asked": prep.n_asked,
         "configuration_note": grades.configuration_notes(prep.n_devices, prep.n_asked, verdict_code),
@@ -247,25 +259,25 @@ def output_columns(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficien
         "ttft_s": ttft_s,
         "diffusion_tok_s": diffusion_tok_s, "diffusion_s": diffusion_s, "diffusion_e2e_tok_s": diffusion_e2e,
         "diffusion_bound": diffusion_bound,
-        "derived": _derived_text(m, categorical),
+        "derived": _derived_text(m, text),
         "diffusion_flops": dif_flops, "diffusion_bytes": dif_bytes, "diffusion_forwards": dif_passes,
         "diffusion_block_size": np.where(is_dif, prep.block, np.nan),
         "diffusion_steps_per_block": np.where(is_dif, prep.steps, np.nan),
         "diffusion_tokens_per_forward": np.where(is_dif, prep.tokens_per_forward, np.nan),
-        "diffusion_tpf_source": _tpf_sources(frame, m, categorical),
+        "diffusion_tpf_source": _tpf_sources(frame, m, text),
         **{f"diffusion_tok_s_tpf_x{k:g}": (np.where(is_dif & ~dead, batch * gen / t[f"diffusion_tpf_x{k:g}"].total, np.nan)
                                            if f"diffusion_tpf_x{k:g}" in t else nan) for k in TPF_SENSITIVITY},
         "gen_tok_s": gen_tok_s, "gen_tok_s_batch1": gen_tok_s_1, "gen_bound": gen_bound,
         "max_batch": prep.max_batch, "max_batch_tok_s": batch_tok_s, "max_batch_bound": named_bound(batch_bound, batch_tok_s),
         # roofline inputs shown with the figures
-        "peak_flops": prep.peak, "peak_flops_source": _coded_text(prep.peak_source, categorical),
+        "peak_flops": prep.peak, "peak_flops_source": _coded_text(prep.peak_source, text),
         "peak_flops_is_fallback": prep.peak_is_fallback, "bandwidth_bytes_s": prep.bandwidth,
-        "vector_peak_flops": prep.vector_peak, "vector_peak_source": _coded_text(prep.vector_source, categorical),
+        "vector_peak_flops": prep.vector_peak, "vector_peak_source": _coded_text(prep.vector_source, text),
         "decode_compute_known": ~np.isnan(dec.compute),
         "eff_m": eff.eff_m, "eff_c": eff.eff_c, "eff_attn": eff.eff_attn, "bw_cap_bytes_s": eff.bw_cap,
         "t_fixed_s": t_fixed,
-        "dequant_class": _coded_text(prep.dequant_class, categorical),
-        "prior_group": pd.Categorical(eff.group) if categorical else np.asarray(eff.group, dtype=object), "calibrated": eff.calibrated,
+        "dequant_class": _coded_text(prep.dequant_class, text),
+        "prior_group": pd.Categorical(eff.group) if text == "categorical" else np.asarray(eff.group, dtype=object), "calibrated": eff.calibrated,
         # A compute term whose peak is unknown leaves a memory-only figure, an upper bound: its
         # band doubles (docs/estimator.md "Unknown is not zero").
         "error_band": np.where(np.isnan(dec.compute) & ~is_dif, UNKNOWN_TERM_BAND_FACTOR, 1.0)
@@ -280,11 +292,12 @@ def output_columns(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficien
         "rental_usd_per_mtok": rental_usd_per_mtok(rental_h, gen_tok_s_1),
         "rental_usd_per_mtok_max_batch": rental_usd_per_mtok(rental_h, batch_tok_s),
         "api_usd_per_mtok": col(frame, "api_usd_per_mtok"),
-        **{name: _text(frame, name, categorical) for name in PRICE_SOURCE_COLUMNS},
+        **{name: _text(frame, name, text) for name in PRICE_SOURCE_COLUMNS},
     }
     n = len(frame)
     # A figure the same for every row comes as a scalar: a column of its own (as a frame broadcasts it).
-    return {name: np.full(n, values) if np.ndim(values) == 0 else values for name, values in out.items()}
+    return {name: np.full(n, values) if np.ndim(values) == 0 and not isinstance(values, Coded) else values
+            for name, values in out.items()}
 
 
 def json_values(values: Iterable[Any]) -> list[Any]:

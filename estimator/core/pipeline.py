@@ -79,8 +79,13 @@ def estimate_columns(
     configuration: str = "verdict",
     max_devices: int = 8,
     max_batch_cap: int = 256,
+    text_codes: bool = False,
 ) -> dict[str, Any]:
-    """`estimate`'s columns as name -> array, without the frame (a request of a few scenarios)."""
+    """`estimate`'s columns as name -> array, without the frame (a request of a few scenarios).
+
+    text_codes: text columns as `architecture.Coded` (codes into their labels), for a caller that
+    keeps the columns and reads a few rows of them at a time (a compatibility table).
+    """
     priors = priors or priors_mod.load_priors()
     prep = prepare(frame, priors, configuration=configuration, max_devices=max_devices, max_batch_cap=max_batch_cap)
     m = prep.m
@@ -94,7 +99,7 @@ def estimate_columns(
     # A request's few scenarios get their text as object arrays: making categoricals costs more
     # than the rows; many rows keep categoricals (compact in memory and in a pickled table).
     return output_columns(frame, prep, eff, t_fixed, t, configuration,
-                          categorical=not isinstance(frame, ScenarioColumns) or len(frame) > FEW_ROWS)
+                          categorical=not isinstance(frame, ScenarioColumns) or len(frame) > FEW_ROWS, codes=text_codes)
 
 
 def compatibility_matrix(

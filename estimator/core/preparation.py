@@ -10,7 +10,7 @@ the memory and gives the verdict (`memory.py`), takes the peaks the runtime reac
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,7 @@ from estimator.core.hardware import DeviceArrays, Peaks, device_arrays, quant_ar
 from estimator.core.units import GB, GIB, KV_DTYPE_BYTES, TERA
 from estimator.core.workloads import (
     PARALLEL_LAYERS, PARALLEL_MODES, PARALLEL_NONE, PARALLEL_TENSOR, Execution, Reduced, decode_slots,
-    diffusion_cache_of_runtime, diffusion_slots, prefill_slots, reduce, steps_per_block,
+    diffusion_cache_of_runtime, diffusion_counts, diffusion_slots, prefill_slots, reduce, steps_per_block,
 )
 
 
@@ -236,14 +236,18 @@ def _reduced(m: ModelArrays, bpw: np.ndarray, w: _Workload, ex: Execution,
 
         dif_prefill, dif = diffusion(w.batch)
         reduced["diffusion"] = (reduce(dif, exd), rows)
+        base = reduced["diffusion"][0]
         reduced["diffusion_prefill"] = (reduce(dif_prefill, exd), rows)
         reduced["diffusion1"] = (reduce(diffusion(np.ones(n))[1], exd), rows) if any_batch else reduced["diffusion"]
         reduced["diffusion_max_batch"] = (reduce(diffusion(b_eval)[1], exd), rows)
         # How tok/s moves with tokens per forward, the least certain input (docs/diffusion.md):
-        # the same passes, ceil(B / (k x TPF)) steps per block; not when the steps were given.
+        # the same passes, B / (k x TPF) steps per block; not when the steps were given. Only
+        # how often each pass runs changes: the passes' terms are those of `diffusion`.
         for k in TPF_SENSITIVITY:
             steps_k = np.where(w.steps_given, np.nan, steps_per_block(w.block, w.tpf * k, np.full(n, np.nan)))
-            reduced[f"diffusion_tpf_x{k:g}"] = (reduce(diffusion(w.batch, steps_k)[1], exd), rows)
+            counts = diffusion_counts(md, gen=w.gen[rows], block=w.block[rows], steps=steps_k[rows],
+                                      cache=w.cache.take(rows).values)
+            reduced[f"diffusion_tpf_x{k:g}"] = (replace(base, count=np.stack(counts)), rows)
     return reduced
 
 

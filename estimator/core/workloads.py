@@ -330,7 +330,6 @@ def diffusion_slots(
     prompt = np.asarray(prompt, dtype=np.float64)
     gen = np.asarray(gen, dtype=np.float64)
     block = np.asarray(block, dtype=np.float64)
-    steps = np.asarray(steps, dtype=np.float64)
     n_blocks = np.ceil(gen / block)
     full_attention = m.diffusion_full_attention
     selfcond = m.self_conditioning
@@ -355,8 +354,7 @@ def diffusion_slots(
     else:
         full = step_prefix = step_dual = step_b
     cache_code = np.asarray(cache, dtype=object)
-    is_none = full_attention & (cache_code == "none")
-    # Anything else (including the default "dual") is Fast-dLLM DualCache.
+    # Anything but "none" and "prefix" (including the default "dual") is Fast-dLLM DualCache.
     is_prefix = full_attention & (cache_code == "prefix")
 
     def pick(a: PassCost, b: PassCost, where: np.ndarray) -> PassCost:
@@ -365,18 +363,37 @@ def diffusion_slots(
                            "kv_bytes", "other_bytes", "tokens", "score_bytes")))
 
     cached_step = pick(step_prefix, step_dual, is_prefix)
+    steps_count, commits, full_forwards = diffusion_counts(m, gen=gen, block=block, steps=steps, cache=cache)
+    slots = [
+        Slot(steps_count, pick(cached_step, step_b, full_attention)),
+        Slot(commits, commit_b),
+        Slot(full_forwards, full),
+    ]
+    prefill = prefill_slots(m, bpw, kv_b, prompt=np.where(full_attention, 0.0, prompt), chunk=chunk, batch=batch)
+    return prefill, slots
+
+
+def diffusion_counts(m: ModelArrays, *, gen, block, steps, cache) -> list[np.ndarray]:
+    """How many times `diffusion_slots`' decoding passes run: [steps, commits, full forwards].
+
+    Only these depend on the steps per block: the passes themselves do not (a sweep over tokens
+    per forward reuses them).
+    """
+    gen = np.asarray(gen, dtype=np.float64)
+    block = np.asarray(block, dtype=np.float64)
+    steps = np.asarray(steps, dtype=np.float64)
+    n_blocks = np.ceil(gen / block)
+    full_attention = m.diffusion_full_attention
+    is_none = full_attention & (np.asarray(cache, dtype=object) == "none")
     zero = np.zeros_like(n_blocks)
     total_steps = n_blocks * steps
     # Fast-dLLM's cached loops call the model once after the refresh before testing whether the
     # block is done: at least one cached step per block (docs/diffusion.md §1.2).
     cached_steps = n_blocks * np.maximum(steps - 1.0, 1.0)
-    slots = [
+    return [
         # Family B: steps and commits; family A with cache: the cached steps after each refresh.
-        Slot(np.where(full_attention, np.where(is_none, zero, cached_steps), total_steps),
-             pick(cached_step, step_b, full_attention)),
-        Slot(np.where(full_attention, zero, n_blocks), commit_b),
+        np.where(full_attention, np.where(is_none, zero, cached_steps), total_steps),
+        np.where(full_attention, zero, n_blocks),
         # Family A: full forwards (every step without cache, one per block otherwise).
-        Slot(np.where(full_attention, np.where(is_none, total_steps, n_blocks), zero), full),
+        np.where(full_attention, np.where(is_none, total_steps, n_blocks), zero),
     ]
-    prefill = prefill_slots(m, bpw, kv_b, prompt=np.where(full_attention, 0.0, prompt), chunk=chunk, batch=batch)
-    return prefill, slots

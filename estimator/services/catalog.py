@@ -40,6 +40,11 @@ class CatalogTable:
         return self.by_key.get(key.strip().casefold())
 
     @cached_property
+    def slugs(self) -> frozenset[str]:
+        """Every row's slug (exactly as stored: a URL names its record by slug)."""
+        return frozenset(self.frame["slug"].tolist())
+
+    @cached_property
     def records(self) -> list[dict[str, Any]]:
         """The rows as dicts (`DataFrame.to_dict("records")`), for the checks that read one row."""
         return self.frame.to_dict("records")

@@ -29,7 +29,6 @@ import hashlib
 import json
 import logging
 import os
-import pickle
 import threading
 import time
 import uuid
@@ -65,7 +64,7 @@ CACHED_BATCH_MAX = 100
 SHARED_TABLE_TIMEOUT_S = 3600
 # What a kept table holds (ResultTable's attributes): a table pickled by a release that kept
 # another layout is never read back.
-TABLE_LAYOUT = "columns-1"
+TABLE_LAYOUT = "columns-2"
 
 # (app label, model name) of every table the estimator reads.
 CATALOG_MODELS = (
@@ -325,7 +324,7 @@ def _shared_set_many(records: dict[str, dict[str, Any]]) -> None:
 def _shared_get(digest: str) -> ResultTable | None:
     try:
         stored = cache.get(f"estimator:compatibility:{TABLE_LAYOUT}:{digest}")
-        return None if stored is None else pickle.loads(stored)
+        return stored if isinstance(stored, ResultTable) else None
     except Exception:  # noqa: BLE001 - an unreachable cache or a stale pickle: compute instead
         logger.warning("compatibility table %s not read from the cache", digest, exc_info=True)
         return None
@@ -333,8 +332,8 @@ def _shared_get(digest: str) -> ResultTable | None:
 
 def _shared_set(digest: str, table: ResultTable) -> None:
     try:
-        cache.set(f"estimator:compatibility:{TABLE_LAYOUT}:{digest}", pickle.dumps(table, protocol=pickle.HIGHEST_PROTOCOL),
-                  SHARED_TABLE_TIMEOUT_S)
+        # The cache pickles the table itself (once: a table is ~1-2 MB of arrays).
+        cache.set(f"estimator:compatibility:{TABLE_LAYOUT}:{digest}", table, SHARED_TABLE_TIMEOUT_S)
     except Exception:  # noqa: BLE001 - not storing it only costs computing it again elsewhere
         logger.warning("compatibility table %s not stored in the cache", digest, exc_info=True)
 

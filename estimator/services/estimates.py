@@ -24,10 +24,11 @@ from estimator.services.resolve import (
 from estimator.services.results import ResultTable, context_within_window, result_records
 
 
-def _estimate(frame: pd.DataFrame | pipeline.ScenarioColumns, catalog: Catalog) -> dict[str, Any]:
+def _estimate(frame: pd.DataFrame | pipeline.ScenarioColumns, catalog: Catalog, *,
+              text_codes: bool = False) -> dict[str, Any]:
     """The core's answer for a scenario frame (priced: `Catalog.price_tables`), with what the request set:
-    its columns as arrays (`pipeline.estimate_columns`)."""
-    result = pipeline.estimate_columns(frame, calibrations=catalog.calibrations)
+    its columns as arrays (`pipeline.estimate_columns`; text as codes for a table)."""
+    result = pipeline.estimate_columns(frame, calibrations=catalog.calibrations, text_codes=text_codes)
     result["usd_per_kwh"] = np.asarray(frame["usd_per_kwh"])
     result["context_within_window"] = context_within_window(result["context"], frame["max_context"])
     return result
@@ -102,7 +103,7 @@ def _compatibility(
     model_rows, quant_rows, device_rows = pipeline.cross_rows(len(models), len(quants), len(devices))
     frame = pipeline.scenarios_from_parts(catalog.parts, models[model_rows], quants[quant_rows], devices[device_rows],
                                           as_columns=True, **core_workload({**workload, "runtime": runtime}))
-    return ResultTable(_estimate(frame, catalog), mode=mode)
+    return ResultTable(_estimate(frame, catalog, text_codes=True), mode=mode)
 
 
 def _positions(frame: pd.DataFrame, slug: str | None) -> np.ndarray:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from estimator.core.architecture import Coded
 from estimator.core.outputs import json_values
 
 
@@ -40,14 +41,17 @@ class ResultTable(Sequence):
     """
 
     def __init__(self, result: Mapping[str, Any], *, mode: str | None):
-        self.result = dict(result)
+        # Only what a result object shows, compacted (`_compact`): the table is kept in memory and
+        # written to the shared cache once per workload, and its size is that write's cost.
+        self.result = {name: _compact(values) for name, values in result.items() if _shown(name)}
+        self.n = len(result["context"])  # a number per row (text may come as codes)
         self.mode = mode
         # Set by estimator/services/catalog_cache.py for a table it keeps: what its CSV is cached under.
         self.cache_key: str | None = None
         self._all: Records | None = None
 
     def __len__(self) -> int:
-        return len(self.result["verdict"])
+        return self.n
 
     def __getitem__(self, index):
         if index == slice(None):
@@ -63,9 +67,9 @@ class ResultTable(Sequence):
         return {**self.__dict__, "_all": None}  # the shared cache stores the columns, not their formatting
 
     def _format(self, index):
-        rows = index if isinstance(index, slice) else [index]
-        columns = {name: values[rows] for name, values in self.result.items()}
-        n = len(columns["verdict"])
+        rows = np.arange(self.n)[index if isinstance(index, slice) else [index]]
+        columns = {name: _take(values, rows) for name, values in self.result.items()}
+        n = len(rows)
         records = result_records(columns, modes=[self.mode] * n, inline={part: [False] * n for part in
                                                                          ("model", "quantization", "device")})
         # The accuracy ledger of each row's (device, runtime): one query for the rows shown.
@@ -73,6 +77,66 @@ class ResultTable(Sequence):
 
         records = estimates_with_accuracy(records)
         return records if isinstance(index, slice) else records[0]
+
+
+class _Same:
+    """A column with one value in every row (a device's figures in a device's table): kept once."""
+
+    __slots__ = ("value", "dtype")
+
+    def __init__(self, value: Any, dtype: np.dtype):
+        self.value, self.dtype = value, dtype
+
+    def __getstate__(self):
+        return self.value, self.dtype
+
+    def __setstate__(self, state):
+        self.value, self.dtype = state
+
+
+class _Codes:
+    """A text column as codes into its labels (a categorical's; the last label, NaN, for code -1)."""
+
+    __slots__ = ("codes", "labels")
+
+    def __init__(self, codes: np.ndarray, labels: np.ndarray):
+        self.codes, self.labels = codes, labels
+
+    def __getstate__(self):
+        return self.codes, self.labels
+
+    def __setstate__(self, state):
+        self.codes, self.labels = state
+
+
+def _compact(values: Any) -> np.ndarray | _Same | _Codes:
+    """A result column as kept by a `ResultTable`; `_take` gives back the rows as the column held them.
+
+    Numbers equal bit for bit in every row become one value (-0.0 is not 0.0, NaNs are kept as
+    they are); text (a categorical, or the core's `Coded`) keeps its codes and its labels.
+    """
+    if isinstance(values, Coded):
+        # The core's codes are machine integers: a handful of labels fits a byte per row.
+        size = len(values.uniques)
+        dtype = np.int8 if size < 2**7 else np.int16 if size < 2**15 else np.int32
+        return _Codes(values.codes.astype(dtype), values.uniques)
+    if isinstance(values, pd.Categorical):
+        labels = np.append(np.asarray(values.categories, dtype=object), np.nan)
+        return _Codes(np.asarray(values.codes), labels)
+    values = np.asarray(values)
+    if values.dtype.kind in "fbiu" and len(values):
+        bits = values.view(f"u{values.dtype.itemsize}")
+        if (bits == bits[0]).all():
+            return _Same(values[0], values.dtype)
+    return values
+
+
+def _take(values: np.ndarray | _Same | _Codes, rows: np.ndarray) -> np.ndarray:
+    if isinstance(values, _Same):
+        return np.full(len(rows), values.value, dtype=values.dtype)
+    if isinstance(values, _Codes):
+        return values.labels[values.codes[rows]]
+    return values[rows]
 
 
 def _as_int(values: list[Any]) -> list[int | None]:
@@ -181,6 +245,21 @@ _SPEC: tuple[tuple[str, str, str, Callable[[list[Any]], list[Any]] | None], ...]
 )
 
 
+# Every core column `result_records` reads: _SPEC's, those `_mode_columns` picks from, the
+# identities and the tokens-per-forward sweep (`_tpf_sensitivity`). A `ResultTable` keeps these alone.
+_READ = frozenset({
+    *(name for _, _, name, _ in _SPEC), "generation_mode", "runtime", "error_band", "error_band_prefill",
+    *(f"{what}_{part}" for what in ("decode", "prefill", "diffusion") for part in ("tok_s", "bound")),
+    "decode_pass_s", "prefill_s", "diffusion_s", "diffusion_tokens_per_forward",
+    *(f"{prefix}_{part}" for prefix in ("model", "quant", "device") for part in ("slug", "name")),
+})
+_SWEEP = "diffusion_tok_s_tpf_x"
+
+
+def _shown(name: str) -> bool:
+    return name in _READ or name.startswith(_SWEEP)
+
+
 # A result is the core's estimate frame, or its columns as arrays (`pipeline.estimate_columns`):
 # both are read by column name only (`result[name]`, `name in result`).
 Result = pd.DataFrame | Mapping[str, Any]
@@ -213,13 +292,25 @@ def _tpf_sensitivity(result: Result, n: int) -> list[list[dict[str, float | None
     if "diffusion_tokens_per_forward" not in result:
         return [[] for _ in range(n)]
     columns = sorted((float(name.rsplit("_x", 1)[1]), name) for name in result
-                     if name.startswith("diffusion_tok_s_tpf_x"))
+                     if name.startswith(_SWEEP))
     columns = sorted(columns + [(1.0, "diffusion_tok_s")])
     tpf = json_values(result["diffusion_tokens_per_forward"].tolist())
     speeds = {name: json_values(result[name].tolist()) for _, name in columns}
     return [[] if tpf[i] is None else
             [{"tokens_per_forward": round(tpf[i] * k, 4), "tokens_per_s": speeds[name][i]} for k, name in columns]
             for i in range(n)]
+
+
+def _plain(values: Any) -> list[Any]:
+    """`json_values(values.tolist())`; a numeric array's list is already plain but for NaN/inf
+    (a table's page: checked as an array; a few rows: numpy's calls would cost more than the loop)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf" and len(values) > 8:
+        out = values.tolist()
+        if values.dtype.kind == "f":
+            for index in np.flatnonzero(~np.isfinite(values)).tolist():
+                out[index] = None
+        return out
+    return json_values(values.tolist())
 
 
 def result_records(result: Result, *, modes: list[str | None], inline: dict[str, list[bool]]) -> list[dict[str, Any]]:
@@ -229,8 +320,7 @@ def result_records(result: Result, *, modes: list[str | None], inline: dict[str,
     """
     n = len(result["verdict"])
     picked = _mode_columns(result, modes)
-    column = {name: json_values(result[name].tolist()) if name in result else [None] * n
-              for _, _, name, _ in _SPEC}
+    column = {name: _plain(result[name]) if name in result else [None] * n for _, _, name, _ in _SPEC}
     for _, _, name, convert in _SPEC:
         if convert is not None:
             column[name] = convert(column[name])

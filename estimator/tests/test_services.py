@@ -143,6 +143,27 @@ def test_the_compatibility_table_formats_only_the_rows_asked_for():
     assert table[3] == table[:5][3]
 
 
+def test_a_kept_table_gives_the_rows_of_the_columns_it_was_made_from():
+    # A table keeps what its result objects show, compactly: a column equal in every row once,
+    # text as codes. Its rows must read as the core's columns do, bit for bit (-0.0 is not 0.0).
+    n = 4
+    columns = {name: np.full(n, 1.5) for name in results._READ}
+    columns.update({
+        "verdict": pd.Categorical(["fits", "no_fit", None, "fits"]), "runtime": np.array(["a", "b", "a", "b"], dtype=object),
+        "decode_tok_s": np.array([0.0, -0.0, 0.0, 0.0]), "prefill_s": np.full(n, np.nan), "calibrated": np.ones(n, bool),
+        "max_batch": np.array([1.0, 2.0, np.nan, 4.0]), "not_shown": np.arange(n),
+    })
+    table = results.ResultTable(columns, mode=None)
+    assert "not_shown" not in table.result and isinstance(table.result["eff_m"], results._Same)
+    with mock.patch("estimator.calibration.ledger.estimates_with_accuracy", side_effect=lambda r: r):
+        kept = table[:]
+    full = services.result_records(columns, modes=[None] * n, inline={part: [False] * n for part in
+                                                                        ("model", "quantization", "device")})
+    assert json.dumps(kept) == json.dumps(full)
+    assert [record["verdict"] for record in kept] == ["fits", "no_fit", None, "fits"]
+    assert [math.copysign(1, record["speed"]["decode_tokens_per_s"]) for record in kept] == [1, -1, 1, 1]
+
+
 def test_the_compatibility_table_names_an_unknown_quantization_or_runtime():
     with pytest.raises(ValidationError) as caught:
         services.compatibility(device_slug="nvidia-h100-sxm", quantizations=["q4-k-m", "q0"], workload={})

@@ -174,3 +174,17 @@ def test_attention_runs_on_the_fp16_path_not_the_int8_gemm_path():
     # whose FP16 is a 1/64-rate path computes it in FP32.
     assert peaks.flops.tolist() == [200e12, 47e12]
     assert peaks.attention.tolist() == [100e12, 10e12]
+
+
+def test_text_as_codes_reads_as_the_frames_text(unit_priors):
+    # A kept table takes its text as codes into labels (`text_codes`): the values must be those of
+    # the estimate frame's columns, missing included, whatever the column.
+    scenarios = pipeline.scenarios(frame(LLAMA_31_8B, DIFFUSION_GEMMA), frame(BF16, Q4_K_M), frame(TEST_GPU, TEST_MAC),
+                                   context=8192)
+    expected = pipeline.estimate(scenarios, unit_priors)
+    columns = pipeline.estimate_columns(scenarios, unit_priors, text_codes=True)
+    coded = [name for name, values in columns.items() if isinstance(values, Coded)]
+    assert {"model_name", "verdict", "decode_bound", "derived", "runtime"} <= set(coded)
+    for name in coded:
+        got = pd.Series(columns[name].values, dtype=object)
+        assert got.equals(expected[name].astype(object).reset_index(drop=True)), name
