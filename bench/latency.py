@@ -18,7 +18,7 @@ import statistics
 
 import httpx
 
-from bench.load import percentile, server_time, start_server, wait_ready
+from bench.load import SERVERS, percentile, server_time, start_server, wait_ready
 
 ESTIMATE = "/api/v1/estimate/?model=llama-3-1-8b&quantization=q4-k-m&device=nvidia-geforce-rtx-4090"
 DEVICE_TABLE = "/api/v1/devices/nvidia-geforce-rtx-4090/compatibility/"
@@ -37,7 +37,7 @@ def measure(client: httpx.Client, paths: list[str]) -> list[float]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url")
-    parser.add_argument("--server", choices=["gunicorn", "runserver"])
+    parser.add_argument("--server", choices=SERVERS)
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--repeat", type=int, default=200)
     args = parser.parse_args(argv)

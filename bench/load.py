@@ -4,8 +4,9 @@
     .venv/bin/python -m bench.load --server runserver --seconds 30 --connections 32
     .venv/bin/python -m bench.load --url http://127.0.0.1:8000 --seconds 30 --connections 32
 
-`--server` starts the server itself (gunicorn as `make serve` runs it, or `manage.py runserver`),
-in production mode on DATABASE_URL (the catalog must be seeded: `make migrate`) with CACHE_URL
+`--server` starts the server itself (gunicorn as `make serve` runs it, `manage.py runserver` with
+the same production settings, or `runserver-dev`: runserver as `make run` runs it, development
+settings), in production mode (but runserver-dev) on DATABASE_URL (the catalog must be seeded: `make migrate`) with CACHE_URL
 (Redis, optional), waits until `/healthz/` answers, runs the load and stops it. Each connection
 cycles through the mix (model page, single estimate, 100-scenario batch, compatibility JSON and
 CSV), each time with the next of a few hundred distinct scenarios, so caches see first requests
@@ -252,8 +253,23 @@ def server_env(port: int) -> dict[str, str]:
     }
 
 
+def dev_server_env(port: int) -> dict[str, str]:
+    """runserver as `make run` serves it: development settings (DEBUG, the catalog version read on
+    every request), on the same database and cache as the other servers; only the rate limit is
+    lifted, as for them."""
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("HWFIT_ENV", "SECRET_KEY", "ALLOWED_HOSTS", "DEBUG")}
+    return {**env, "HWFIT_ANON_THROTTLE": "100000000/minute",
+            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+SERVERS = ("gunicorn", "runserver", "runserver-dev")
+
+
 def start_server(kind: str, port: int) -> subprocess.Popen:
-    env = server_env(port)
+    """gunicorn as `make serve` runs it; runserver with the same production settings; or
+    runserver-dev, runserver as `make run` runs it (development settings)."""
+    env = dev_server_env(port) if kind == "runserver-dev" else server_env(port)
     python = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
     subprocess.run([python, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     if kind == "gunicorn":
@@ -281,7 +297,7 @@ def wait_ready(base_url: str, process: subprocess.Popen, timeout_s: float = 120)
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", help="a running server on this machine, e.g. http://127.0.0.1:8000")
-    parser.add_argument("--server", choices=["gunicorn", "runserver"], help="start this server for the run")
+    parser.add_argument("--server", choices=SERVERS, help="start this server for the run")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--connections", type=int, default=32)
