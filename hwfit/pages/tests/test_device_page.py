@@ -148,3 +148,9 @@ def test_its_queries_do_not_grow_with_the_catalog(client, django_assert_max_num_
         client.get(RTX_4090)
     with django_assert_max_num_queries(15):
         client.get("/devices/nvidia-h100-sxm/", {"quantization": "bf16-safetensors", "context_tokens": 32768})
+
+
+def test_it_shows_the_compute_units_and_clock_that_cap_decoding(client):
+    groups = dict(client.get("/devices/nvidia-a100-80gb-pcie/").context["groups"])
+    rows = {row.label: row for row in groups["Compute units"]}
+    assert "108" in rows["compute units"].text and "1410" in rows["boost clock (MHz)"].text.replace(",", "")
