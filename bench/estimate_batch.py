@@ -32,6 +32,7 @@ def batch_of_1000() -> list[dict]:
     scenarios = []
     for i in range(1000):
         model, window = models[i % len(models)]
+        # Within the model's window: a longer context is refused (the API tests use this batch too).
         context = min((1024, 8192, 32768)[i % 3], window or 32768)
         scenarios.append({"model": model, "quantization": quants[(i * 7) % len(quants)],
                           "device": inline if i % 10 == 0 else devices[(i * 13) % len(devices)],

@@ -5,6 +5,7 @@ from unittest import mock
 
 import pytest
 
+from bench.estimate_batch import batch_of_1000
 from devices.models import CloudOffer, Device
 from estimator.core import pipeline
 from estimator.services import catalog_cache
@@ -376,22 +377,6 @@ def test_a_batch_holds_one_to_a_thousand_scenarios(api, size, message):
     response = api.post(URL, {"scenarios": [LLAMA_ON_4090] * size}, format="json")
     assert response.status_code == 400
     assert response.json() == {"scenarios": [message]}
-
-
-def batch_of_1000() -> list[dict]:
-    models = list(ModelArchitecture.objects.order_by("pk").values_list("slug", "max_context"))
-    quants = list(QuantizationFormat.objects.order_by("pk").values_list("slug", flat=True))
-    devices = list(Device.objects.order_by("pk").values_list("slug", flat=True))
-    inline = {"name": "My card", "kind": "gpu", "memory_gb": 48, "memory_bandwidth_gbs": 960, "fp16_tflops": 150}
-    scenarios = []
-    for i in range(1000):
-        model, window = models[i % len(models)]
-        # Within the model's window: a longer context is refused (test_it_rejects_a_context_longer_than_...).
-        context = min((1024, 8192, 32768)[i % 3], window or 32768)
-        scenarios.append({"model": model, "quantization": quants[(i * 7) % len(quants)],
-                          "device": inline if i % 10 == 0 else devices[(i * 13) % len(devices)],
-                          "context_tokens": context, "batch": 1 + i % 4})
-    return scenarios
 
 
 def test_a_batch_of_1000_is_answered_in_full(api):
