@@ -13,8 +13,9 @@ DEVICE_FIELDS = (
     ("Dense peaks", (("fp32_tflops", "TFLOPS"), ("fp16_tflops", "TFLOPS"), ("bf16_tflops", "TFLOPS"),
                      ("fp8_tflops", "TFLOPS"), ("int8_tops", "TOPS"), ("fp4_tflops", "TFLOPS"),
                      ("shader_fp16_tflops", "TFLOPS"))),
-    # Units x clock bound batch-1 decoding's bytes/s (docs/estimator.md "Issue-rate ceiling").
-    ("Compute units", (("compute_units", ""), ("boost_clock_mhz", "MHz"), ("gpu_cores", ""))),
+    # NVIDIA SMs, AMD CUs or Intel Xe cores x clock bound batch-1 decoding's bytes/s (docs/estimator.md
+    # "Issue-rate ceiling"). Apple GPU cores are in the device name.
+    ("Compute units", (("compute_units", ""), ("boost_clock_mhz", "MHz"))),
     ("Links", (("interconnect", ""), ("interconnect_gbs", "GB/s"), ("host_bandwidth_gbs", "GB/s"))),
 )
 
