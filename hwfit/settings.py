@@ -91,6 +91,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: shared-cache writes a request defers run once its response is closed (sent).
+    "hwfit.deferred.DeferredWorkMiddleware",
     "hwfit.middleware.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "hwfit.middleware.ContentSecurityPolicyMiddleware",
@@ -235,6 +237,11 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "hwfit.api_base.NamedSearchFilter",
         "hwfit.api_base.StableOrderingFilter",
+    ],
+    # DRF's JSON, encoded with orjson (hwfit/api_json.py); the browsable API as DRF's.
+    "DEFAULT_RENDERER_CLASSES": [
+        "hwfit.api_json.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PAGINATION_CLASS": "hwfit.api_base.CatalogPagination",
     "PAGE_SIZE": 50,

@@ -10,6 +10,7 @@ from django.core.cache import cache
 from rest_framework.renderers import BaseRenderer
 
 from estimator.services import flat_record
+from hwfit import deferred
 from hwfit.csv_cells import FORMULA_STARTS
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class CompatibilityCSVRenderer(BaseRenderer):
         if content is None:
             content = _csv(records).encode(self.charset)
             if key:
-                _shared_csv_set(key, content)
+                deferred.defer(_shared_csv_set, key, content)
         with _written_lock:
             # The list is held with its CSV, so its id cannot be reused by another list meanwhile.
             _written[id(records)] = (records, content)

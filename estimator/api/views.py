@@ -8,7 +8,7 @@ from drf_spectacular.utils import (
     OpenApiExample, OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema,
 )
 from rest_framework.permissions import AllowAny
-from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -19,6 +19,7 @@ from estimator.api.kept import kept_answer
 from estimator.api.renderers import CompatibilityCSVRenderer
 from estimator.services.catalog_cache import estimates_cached
 from hwfit.api_base import CatalogPagination, JSONParser
+from hwfit.api_json import JSONRenderer
 from hwfit.api_schema import PAGE_PARAMETERS
 from models_catalog.models import ModelArchitecture
 

@@ -17,7 +17,8 @@ development and tests: 0, every request). A change this process saves is seen by
 one saved by another process (a worker, a management command, SQL) within that interval.
 
 A compatibility table is computed once per catalog version and workload, then reused from this
-process's memory or, when another process computed it, from the shared cache. A cache that
+process's memory or, when another process computed it in full, from the shared cache (a table is
+computed as its pages are read: `ResultTable`). A cache that
 cannot be reached (or answers garbage) only means computing the table again: never an error.
 See README.md, "Production".
 """
@@ -49,6 +50,7 @@ from django.db.models.signals import post_delete, post_save
 from estimator.services.catalog import Catalog, catalog_load
 from estimator.services.resolve import ScenarioInputError
 from estimator.services.results import ResultTable
+from hwfit import deferred
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ CACHED_BATCH_MAX = 100
 SHARED_TABLE_TIMEOUT_S = 3600
 # What a kept table holds (ResultTable's attributes): a table pickled by a release that kept
 # another layout is never read back.
-TABLE_LAYOUT = "columns-2"
+TABLE_LAYOUT = "columns-3"
 
 # (app label, model name) of every table the estimator reads.
 CATALOG_MODELS = (
@@ -229,7 +231,13 @@ def compatibility_cached(key: tuple[Any, ...], compute: Callable[[Catalog], Resu
     table = _shared_get(digest)
     if table is None:
         table = compute(catalog)
-        _shared_set(digest, table)
+        # Stored for the other processes once every row is computed (a CSV, a page's charts), after
+        # the answer is sent; a JSON page computes only its own rows (ResultTable), kept here alone.
+        store = functools.partial(_store_complete, digest)
+        if table.complete:
+            store(table)
+        else:
+            table.on_complete = store
     table.cache_key = digest
     with _lock:
         _tables[digest] = table
@@ -266,7 +274,7 @@ def estimates_cached(scenarios: list[dict[str, Any]],
             raise ScenarioInputError({missing[index]: errors for index, errors in exc.errors.items()},
                                      batch=exc.batch) from exc
         found.update(zip(missing, computed))
-        _shared_set_many({keys[index]: found[index] for index in missing})
+        deferred.defer(_shared_set_many, {keys[index]: found[index] for index in missing})
     with _lock:
         for index, key in enumerate(keys):
             _estimates[key] = found[index]
@@ -319,6 +327,10 @@ def _shared_set_many(records: dict[str, dict[str, Any]]) -> None:
                        SHARED_TABLE_TIMEOUT_S)
     except Exception:  # noqa: BLE001 - not storing them only costs computing them again elsewhere
         logger.warning("estimates not stored in the cache", exc_info=True)
+
+
+def _store_complete(digest: str, table: ResultTable) -> None:
+    deferred.defer(_shared_set, digest, table)
 
 
 def _shared_get(digest: str) -> ResultTable | None:

@@ -101,9 +101,16 @@ def _compatibility(
         raise ValidationError({"runtime": reasons})
     quants = np.array(quantization_positions(catalog, quantizations), dtype=np.intp)
     model_rows, quant_rows, device_rows = pipeline.cross_rows(len(models), len(quants), len(devices))
-    frame = pipeline.scenarios_from_parts(catalog.parts, models[model_rows], quants[quant_rows], devices[device_rows],
-                                          as_columns=True, **core_workload({**workload, "runtime": runtime}))
-    return ResultTable(_estimate(frame, catalog, text_codes=True), mode=mode)
+    models, quants, devices = models[model_rows], quants[quant_rows], devices[device_rows]
+    columns = core_workload({**workload, "runtime": runtime})
+
+    def compute(rows: slice) -> dict[str, Any]:
+        frame = pipeline.scenarios_from_parts(catalog.parts, models[rows], quants[rows], devices[rows],
+                                              as_columns=True, **columns)
+        return _estimate(frame, catalog, text_codes=True)
+
+    # Computed as it is read: a JSON page computes the rows around it, a CSV all of them.
+    return ResultTable(compute=compute, n=len(models), mode=mode)
 
 
 def _positions(frame: pd.DataFrame, slug: str | None) -> np.ndarray:

@@ -5,11 +5,11 @@ from unittest import mock
 
 import pytest
 from django.db import connection
-from rest_framework.renderers import JSONRenderer
 
 from estimator import services
 from estimator.api import serializers
 from estimator.services import catalog_cache
+from hwfit.api_json import JSONRenderer
 from hwfit.tests.api_fixtures import api, api_staff_user, staff_api, unthrottled  # noqa: F401
 
 pytestmark = pytest.mark.django_db

@@ -40,6 +40,17 @@ def test_a_table_is_computed_once_and_reused_by_this_and_other_processes(api):
     assert core_calls(api, TABLE, {**params, "context_tokens": 8192}) == 1  # another workload
 
 
+def test_a_large_table_is_shared_once_complete(api):
+    params = {"context_tokens": 4096}  # every quantization: thousands of rows, a page computes its own
+    assert core_calls(api, TABLE, params) == 1
+    catalog_cache.forget()  # another process: the page's rows were not shared
+    assert core_calls(api, TABLE, params) == 1
+    assert core_calls(api, TABLE, {**params, "format": "csv"}) == 1  # every row, stored once the CSV is sent
+    catalog_cache.forget()
+    assert core_calls(api, TABLE, {**params, "page": 7}) == 0
+    assert core_calls(api, TABLE, {**params, "format": "csv"}) == 0
+
+
 def test_an_api_edit_is_seen_by_the_next_estimate(api, staff_api):
     before = api.get("/api/v1/estimate/", ESTIMATE).json()["working"]["bandwidth_bytes_per_s"]
     assert before == 1008e9  # the RTX 4090's published 1,008 GB/s

@@ -13,7 +13,7 @@ from devices.models import Device
 from estimator import selectors, services
 from estimator.core import pipeline
 from estimator.core.schema import DEVICE_COLUMNS, MODEL_COLUMNS, QUANT_COLUMNS
-from estimator.services import resolve, results
+from estimator.services import catalog_cache, resolve, results
 from hwfit.testing import source_counts
 
 pytestmark = pytest.mark.django_db
@@ -141,6 +141,48 @@ def test_the_compatibility_table_formats_only_the_rows_asked_for():
         page = table[:10]
     assert len(page) == 10 and len(formatting.call_args.args[0]["verdict"]) == 10
     assert table[3] == table[:5][3]
+
+
+def test_a_table_page_computes_only_the_chunk_it_shows():
+    table = services.compatibility(device_slug="nvidia-geforce-rtx-4090", workload={"context_tokens": 6144})
+    assert len(table) > 2 * results.CHUNK_ROWS and not table.complete
+    with mock.patch.object(pipeline, "estimate_columns", wraps=pipeline.estimate_columns) as core:
+        first = table[:50]
+        assert core.call_count == 1 and len(core.call_args.args[0]) == results.CHUNK_ROWS
+        table[50:100]  # the same chunk: nothing computed
+        assert core.call_count == 1
+        across = table[results.CHUNK_ROWS - 10:results.CHUNK_ROWS + 10]  # the next chunk as well
+        assert core.call_count == 2 and len(across) == 20
+        last = table[len(table) - 1]
+        assert core.call_count == 3
+    assert table[len(table):] == [] and not table.complete
+
+
+def test_a_table_read_in_pages_answers_as_the_whole_table_computed_at_once():
+    workload = {"context_tokens": 6144, "batch": 4}
+    paged = services.compatibility(device_slug="nvidia-geforce-rtx-4090", workload=workload)
+    pages = [record for start in range(0, len(paged), 50) for record in paged[start:start + 50]]
+    assert not paged.complete
+    catalog_cache.forget()
+    whole = services.compatibility(device_slug="nvidia-geforce-rtx-4090", workload=workload)
+    everything = whole[:]
+    assert whole.complete and len(everything) == len(pages)
+    # Bit for bit: the chunks (the last one short enough for the few-rows path) and the one call.
+    assert json.dumps(pages) == json.dumps(everything)
+    assert paged[::-97] == everything[::-97]
+
+
+def test_only_a_complete_table_goes_to_the_shared_cache():
+    with mock.patch.object(catalog_cache, "_shared_set") as stored:
+        table = services.compatibility(model_slug="llama-3-1-8b", workload={"context_tokens": 5120})
+        table[:50]
+        assert not stored.called
+        table[:]
+        assert stored.call_count == 1 and stored.call_args.args[1] is table
+    with pytest.raises(TypeError):
+        import pickle
+
+        pickle.dumps(services.compatibility(model_slug="llama-3-1-8b", workload={"context_tokens": 5121}))
 
 
 def test_a_kept_table_gives_the_rows_of_the_columns_it_was_made_from():
