@@ -75,7 +75,9 @@ class Coded:
         return (self.uniques == value)[self.codes]
 
     def isin(self, values) -> np.ndarray:
-        return np.isin(self.uniques, list(values))[self.codes]
+        # A few distinct strings: a set lookup each, where np.isin sorts both sides.
+        wanted = set(values)
+        return np.array([u in wanted for u in self.uniques.tolist()], dtype=bool)[self.codes]
 
     def map(self, func, dtype=object) -> np.ndarray:
         """`func(distinct values) -> array`, broadcast to rows."""
@@ -133,6 +135,15 @@ def nan0(values: np.ndarray) -> np.ndarray:
     return np.where(values != values, 0.0, values)
 
 
+def nan_to_num(values, nan: float = 0.0):
+    """np.nan_to_num(values, nan=nan), the same values, without its scan for infinities when every
+    value is finite: the core calls it ~30 times per estimate, and numpy's own costs ~5 us a call."""
+    array = np.asarray(values)
+    if array.ndim and array.dtype.kind == "f" and np.isfinite(array).all():
+        return array.copy()
+    return np.nan_to_num(array if array.ndim else values, nan=nan)
+
+
 def map_unique(values: np.ndarray, func, dtype=object) -> np.ndarray:
     """Apply `func` (array of unique values -> array) once per distinct value, broadcast back."""
     codes, uniques = pd.factorize(np.asarray(values), use_na_sentinel=False)
@@ -140,11 +151,27 @@ def map_unique(values: np.ndarray, func, dtype=object) -> np.ndarray:
     return result[codes]
 
 
+# Up to this many rows, distinct values are found with a dict: pandas' hashing costs more than
+# the few rows of a request (the same first-seen order, so the same codes).
+FEW_VALUES = 16
+_MISSING = object()
+
+
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Codes in first-seen order and the count of distinct values, NaN one value (pd.factorize's)."""
+    if len(values) <= FEW_VALUES:
+        index: dict = {}
+        # Missing values (None, NaN: not equal to itself) are one value, as pandas counts them.
+        codes = [index.setdefault(_MISSING if v is None or v != v else v, len(index)) for v in values.tolist()]
+        return np.array(codes, dtype=np.intp), len(index)
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return codes, len(uniques)
+
+
 def _codes(array) -> tuple[np.ndarray, int]:
     if isinstance(array, Coded):
         return array.codes, len(array.uniques)
-    codes, uniques = pd.factorize(np.asarray(array), use_na_sentinel=False)
-    return codes, len(uniques)
+    return _factorize(np.asarray(array))
 
 
 def map_combinations(arrays: list, func, dtype=object, as_coded: bool = False):
@@ -157,8 +184,8 @@ def map_combinations(arrays: list, func, dtype=object, as_coded: bool = False):
         codes, size = _codes(array)
         combined = combined * (size + 1) + codes
     # Hash-based factorize (no sort), then the first row of each distinct combination.
-    inverse, distinct = pd.factorize(combined)
-    first = np.empty(len(distinct), dtype=np.intp)
+    inverse, count = _factorize(combined)
+    first = np.empty(count, dtype=np.intp)
     first[inverse[::-1]] = np.arange(len(inverse) - 1, -1, -1)
     columns = [(a.uniques[a.codes[first]] if isinstance(a, Coded) else np.asarray(a, dtype=object)[first]) for a in arrays]
     results = np.asarray(func(*columns), dtype=dtype)
@@ -235,15 +262,15 @@ def model_arrays(frame: pd.DataFrame) -> ModelArrays:
 
     total = col(frame, "total_params_b") * BILLION
     active = col(frame, "active_params_b") * BILLION
-    experts = np.nan_to_num(col(frame, "n_experts"))
-    top_k = np.nan_to_num(col(frame, "n_experts_active"))
+    experts = nan_to_num(col(frame, "n_experts"))
+    top_k = nan_to_num(col(frame, "n_experts_active"))
     is_moe = (experts > 0) & (top_k > 0) & (experts > top_k)
     experts = np.where(is_moe, experts, 0.0)
     top_k = np.where(is_moe, top_k, 0.0)
     missing_active = np.isnan(active)
     derived["active_params"] = missing_active & ~is_moe
     # From the shapes: gate, up and down projections of one expert in every MoE layer.
-    moe_layers = n_layers - np.nan_to_num(col(frame, "n_dense_layers"))
+    moe_layers = n_layers - nan_to_num(col(frame, "n_dense_layers"))
     x_shapes = 3.0 * hidden * col(frame, "moe_intermediate_size") * moe_layers
     with np.errstate(divide="ignore", invalid="ignore"):
         x_counts = (total - active) / (experts - top_k)
@@ -259,16 +286,16 @@ def model_arrays(frame: pd.DataFrame) -> ModelArrays:
     # embedding_params_b counts the input embedding plus an untied LM head (schema.py).
     per_matrix = np.where(np.isnan(embedding_b), vocab_hidden, np.where(tied, embedding_b, embedding_b / 2))
     derived["input_embedding_unknown"] = np.isnan(per_matrix)
-    input_embedding = np.nan_to_num(per_matrix)
-    lm_head = np.nan_to_num(per_matrix)
-    vision = np.nan_to_num(col(frame, "vision_params_b")) * BILLION
+    input_embedding = nan_to_num(per_matrix)
+    lm_head = nan_to_num(per_matrix)
+    vision = nan_to_num(col(frame, "vision_params_b")) * BILLION
 
     # KV layout. MLA stores one latent (kv_lora_rank) plus a shared RoPE key per token per layer.
     window = col(frame, "sliding_window")
     has_window = ~np.isnan(window) & (window > 0)
     n_global = col(frame, "n_global_layers")
     derived["global_layers"] = has_window & np.isnan(n_global)
-    n_global = np.where(has_window, np.nan_to_num(n_global), n_layers)
+    n_global = np.where(has_window, nan_to_num(n_global), n_layers)
     n_global = np.minimum(n_global, n_layers)
     n_local = n_layers - n_global
     window = np.where(has_window, window, np.inf)
@@ -277,7 +304,7 @@ def model_arrays(frame: pd.DataFrame) -> ModelArrays:
     global_dim = col(frame, "global_head_dim")
     global_dim = np.where(np.isnan(global_dim), head_dim, global_dim)
     kv_lora = col(frame, "kv_lora_rank")
-    rope_dim = np.nan_to_num(col(frame, "qk_rope_head_dim"))
+    rope_dim = nan_to_num(col(frame, "qk_rope_head_dim"))
     is_mla = ~np.isnan(kv_lora) & (kv_lora > 0)
     kv_elems_local = 2.0 * n_kv * head_dim
     # Gemma 4's global layers use V = K (attention_k_eq_v): one cached tensor, not two.

@@ -19,7 +19,8 @@ and `configuration_note` says when that is not the device count asked about.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+
+from estimator.core.architecture import nan_to_num
 
 GRADE_THRESHOLDS: tuple[tuple[str, float], ...] = (("SS", 100.0), ("S", 40.0), ("A", 20.0), ("B", 10.0))
 GRADE_SLOW = "C"
@@ -53,39 +54,41 @@ def grade(tokens_per_s: np.ndarray, verdict: np.ndarray) -> np.ndarray:
     return np.array(GRADES, dtype=object)[grade_codes(tokens_per_s, codes)]
 
 
-def configuration_grades(codes: np.ndarray, n_devices: np.ndarray) -> pd.Categorical:
-    """Grades (indices into GRADES) as labels, "×n" appended where the configuration is n > 1 devices.
+def configuration_grades(codes: np.ndarray, n_devices: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Grades (indices into GRADES) as labels, "×n" appended where the configuration is n > 1 devices:
+    each row's code into the labels, and the labels (outputs.py makes them the text it gives).
 
     F and ? stay bare: they grade the device asked about, not a configuration.
     """
     codes = np.asarray(codes, dtype=np.int64)
-    n = np.nan_to_num(np.asarray(n_devices, dtype=np.float64), nan=1.0).astype(np.int64)
-    n = np.where(np.isin(np.asarray(GRADES, dtype=object)[codes], (GRADE_NO_FIT, GRADE_UNKNOWN)), 1, n)
+    n = nan_to_num(np.asarray(n_devices, dtype=np.float64), nan=1.0).astype(np.int64)
+    n = np.where((codes == GRADES.index(GRADE_NO_FIT)) | (codes == GRADES.index(GRADE_UNKNOWN)), 1, n)
     # Distinct (grade, devices) pairs as one integer each: a 1-D unique sorts far faster than pairs.
     pairs, inverse = np.unique((codes << 32) | np.maximum(n, 1), return_inverse=True)
     labels = [GRADES[c] if k <= 1 else f"{GRADES[c]}\u00d7{k}" for c, k in zip(pairs >> 32, pairs & 0xFFFFFFFF)]
     categories = list(GRADES) + sorted(set(labels) - set(GRADES))
     label_codes = np.array([categories.index(label) for label in labels], dtype=np.int64)
-    return pd.Categorical.from_codes(label_codes[inverse.ravel()], categories=categories)
+    return label_codes[inverse.ravel()], categories
 
 
-def configuration_notes(n_devices: np.ndarray, n_asked: np.ndarray, verdict_code: np.ndarray) -> pd.Categorical:
-    """'' or "figures for n devices; the scenario asked about m" where the two differ."""
+def configuration_notes(n_devices: np.ndarray, n_asked: np.ndarray,
+                        verdict_code: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """'' or "figures for n devices; the scenario asked about m" where the two differ (codes, labels)."""
     from estimator.core.memory import MULTI_DEVICE
 
-    used = np.nan_to_num(np.asarray(n_devices, dtype=np.float64), nan=1.0).astype(np.int64)
-    asked = np.nan_to_num(np.asarray(n_asked, dtype=np.float64), nan=1.0).astype(np.int64)
+    used = nan_to_num(np.asarray(n_devices, dtype=np.float64), nan=1.0).astype(np.int64)
+    asked = nan_to_num(np.asarray(n_asked, dtype=np.float64), nan=1.0).astype(np.int64)
     differs = (used != asked) | (np.asarray(verdict_code) == MULTI_DEVICE)
     key = np.where(differs, used * 1000 + asked, 0)
     distinct, inverse = np.unique(key, return_inverse=True)
     labels = ["" if k == 0 else f"figures for {k // 1000} devices in tensor parallel; the scenario asked about "
               f"{k % 1000}" for k in distinct]
-    # One label per distinct key: the categorical of the rows' labels (categories sorted, as
-    # pd.Categorical sorts them) from the keys' codes, without hashing a string per row.
+    # One label per distinct key: the rows' codes into the labels sorted (as a pd.Categorical of
+    # them sorts its categories), without hashing a string per row.
     order = sorted(range(len(labels)), key=labels.__getitem__)
     rank = np.empty(len(labels), dtype=np.int64)
     rank[order] = np.arange(len(labels))
-    return pd.Categorical.from_codes(rank[inverse.ravel()], categories=[labels[i] for i in order])
+    return rank[inverse.ravel()], [labels[i] for i in order]
 
 
 def grade_rank(label: str | None) -> int:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from estimator.core.architecture import ModelArrays, kv_elements
+from estimator.core.architecture import ModelArrays, kv_elements, nan_to_num
 from estimator.core.passes import WeightBytes
 from estimator.core.units import ACT_BYTES, LOGIT_BYTES
 
@@ -107,19 +107,19 @@ def memory_breakdown(
     activations = pass_tokens * (4.0 * m.hidden + 2.0 * m.ffn_width + dispatch) * ACT_BYTES
     logits = logits_rows * m.vocab * LOGIT_BYTES
     # DiffusionGemma keeps softmax(previous logits) for self-conditioning: one more fp32 block.
-    selfcond_rows = np.where(m.self_conditioning, batch * np.nan_to_num(m.block_size), 0.0)
+    selfcond_rows = np.where(m.self_conditioning, batch * nan_to_num(m.block_size), 0.0)
     logits = logits + selfcond_rows * (m.vocab * LOGIT_BYTES + m.hidden * ACT_BYTES)
     vision = np.where(np.asarray(image_input, dtype=bool), m.vision_params * ACT_BYTES, 0.0)
     return MemoryBreakdown(
         weights_embedding=embedding, weights_dense=dense, weights_experts=experts, vision=vision,
-        kv_cache=kv, activations=np.nan_to_num(activations), logits=np.nan_to_num(logits), overhead=overhead,
+        kv_cache=kv, activations=nan_to_num(activations), logits=nan_to_num(logits), overhead=overhead,
         weights_floor=_weights_floor(m, WeightBytes.of(bytes_per_weight)),
     )
 
 
 def _weights_floor(m: ModelArrays, width: WeightBytes) -> np.ndarray:
     """All the weights at their widths, from the total alone (a lower bound when shapes are partial)."""
-    experts = np.nan_to_num(m.n_experts * m.expert_params)
+    experts = nan_to_num(m.n_experts * m.expert_params)
     return (m.total - experts) * width.other + experts * width.experts
 
 
@@ -175,8 +175,8 @@ def verdict(
     # memory nothing runs, whatever the missing part is (weights alone of a 72B model > 24 GB).
     weights = mem.weights if mem.weights_floor is None else np.where(np.isnan(mem.weights), mem.weights_floor,
                                                                       mem.weights)
-    lower = (np.nan_to_num(weights) + np.nan_to_num(mem.kv_cache)) / asked + np.nan_to_num(mem.vision) \
-        + np.nan_to_num(mem.activations) + np.nan_to_num(mem.logits) + np.nan_to_num(mem.overhead)
+    lower = (nan_to_num(weights) + nan_to_num(mem.kv_cache)) / asked + nan_to_num(mem.vision) \
+        + nan_to_num(mem.activations) + nan_to_num(mem.logits) + nan_to_num(mem.overhead)
     unknown = (np.isnan(total) | np.isnan(usable)) & ~(lower > usable)
     out[unknown] = UNKNOWN
     offload = out == OFFLOAD
@@ -210,7 +210,7 @@ def scenario_verdict(
     device count given (`asked`); scale_out says whether the answer may use more. A weight format
     with no kernels for the device is `unsupported` (unless its memory is unknown).
     """
-    unified = np.nan_to_num(usable_fraction, nan=1.0) < 1.0
+    unified = nan_to_num(usable_fraction, nan=1.0) < 1.0
     result = verdict(mem, m, usable, offload_kind & ~unified, multi_kind, host_memory, max_devices=max_devices,
                      asked=n_devices_given, scale_out=scale_out)
     code = result.code.copy()
@@ -229,7 +229,7 @@ def max_batch(mem_at_batch1: MemoryBreakdown, usable: np.ndarray, n_devices: np.
     per_sequence = mem.kv_cache / n + mem.activations + mem.logits
     with np.errstate(divide="ignore", invalid="ignore"):
         batch = np.floor((usable - fixed) / per_sequence)
-    return np.clip(np.nan_to_num(batch, nan=0.0), 0.0, float(cap))
+    return np.clip(nan_to_num(batch, nan=0.0), 0.0, float(cap))
 
 
 # Why each verdict, one sentence per case (the figures are in the other columns).
@@ -250,10 +250,8 @@ VERDICT_REASONS = {
 }
 
 
-def verdict_reasons(code: np.ndarray, total: np.ndarray, usable: np.ndarray):
-    """The VERDICT_REASONS sentence of every row (a categorical: a handful of distinct values)."""
-    import pandas as pd
-
+def verdict_reasons(code: np.ndarray, total: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The VERDICT_REASONS sentence of every row: its code into the sentences, and the sentences."""
     names = list(VERDICT_REASONS)
     which = np.select(
         [code == FITS, code == OFFLOAD, code == MULTI_DEVICE, (code == NO_FIT) & np.isnan(total),
@@ -262,4 +260,4 @@ def verdict_reasons(code: np.ndarray, total: np.ndarray, usable: np.ndarray):
                                   "unknown_memory", "unknown_shape")],
         default=names.index("unsupported"),
     )
-    return pd.Categorical.from_codes(which, categories=list(VERDICT_REASONS.values()))
+    return which, list(VERDICT_REASONS.values())

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from estimator.core import grades, memory as memory_mod, priors as priors_mod
-from estimator.core.architecture import DERIVATION_RULES, Coded, ModelArrays, coded, col
+from estimator.core.architecture import DERIVATION_RULES, Coded, ModelArrays, coded, col, nan_to_num
 from estimator.core.cost import DEFAULT_USD_PER_KWH, energy_usd_per_mtok, rental_usd_per_mtok
 from estimator.core.frames import PRICE_SOURCE_COLUMNS
 from estimator.core.passes import BOUND_NAMES, expert_coverage
@@ -196,7 +196,7 @@ def output_columns(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficien
     dead = np.zeros(len(frame), dtype=bool)
     if configuration == "verdict":
         # A configuration that cannot run has no speed: neither rates nor times (TTFT included).
-        dead = np.isin(verdict_code, [memory_mod.NO_FIT, memory_mod.UNSUPPORTED])
+        dead = (verdict_code == memory_mod.NO_FIT) | (verdict_code == memory_mod.UNSUPPORTED)
         (decode_tok_s, prefill_tok_s, diffusion_tok_s, diffusion_e2e, gen_tok_s_1, batch_tok_s,
          decode_pass_s, prefill_s, ttft_s, diffusion_s) = (
             np.where(dead, np.nan, a) for a in
@@ -212,7 +212,7 @@ def output_columns(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficien
     gen_bound = named_bound(gen_bound, gen_tok_s)
     diffusion_bound = named_bound(diffusion_bound, diffusion_tok_s)
 
-    grade = grades.configuration_grades(grades.grade_codes(gen_tok_s_1, verdict_code), prep.n_devices)
+    grade = _labels(*grades.configuration_grades(grades.grade_codes(gen_tok_s_1, verdict_code), prep.n_devices), text)
     given_tier = coded(frame, "quality_tier")
     missing_tier = np.isin(given_tier.codes, np.flatnonzero(given_tier.uniques == ""))
     if missing_tier.any():   # derive from the published perplexity delta (quality.py table)
@@ -232,7 +232,7 @@ def output_columns(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficien
         "generation_mode": _labels(is_dif.astype(np.int8), ["autoregressive", "block_diffusion"], text),
         "batch": batch, "context": prep.context, "prompt_len": prompt, "gen_len": gen,
         "decode_context": prep.decode_context, "kv_dtype": _text(frame, "kv_dtype", text), "n_devices": prep.n_devices,
-        "parallel": _labels(np.nan_to_num(prep.parallel).astype(np.int8), ["none", "tensor", "layers"], text),
+        "parallel": _labels(nan_to_num(prep.parallel).astype(np.int8), ["none", "tensor", "layers"], text),
         # memory (bytes)
         "mem_weights_bytes": mem.weights, "mem_weights_embedding_bytes": mem.weights_embedding,
         "mem_weights_dense_bytes": mem.weights_dense, "mem_weights_experts_bytes": mem.weights_experts,
@@ -241,9 +241,9 @@ def output_columns(frame: pd.DataFrame, prep: Prepared, eff: priors_mod.Efficien
         "mem_overhead_bytes": mem.overhead, "mem_total_bytes": mem.total,
         "mem_usable_bytes": prep.usable, "mem_headroom_bytes": prep.verdict.headroom,
         "verdict": _labels(verdict_code, memory_mod.VERDICTS, text),
-        "verdict_reason": memory_mod.verdict_reasons(verdict_code, mem.total, prep.usable),
+        "verdict_reason": _labels(*memory_mod.verdict_reasons(verdict_code, mem.total, prep.usable), text),
         "devices_asked": prep.n_asked,
-        "configuration_note": grades.configuration_notes(prep.n_devices, prep.n_asked, verdict_code),
+        "configuration_note": _labels(*grades.configuration_notes(prep.n_devices, prep.n_asked, verdict_code), text),
         "devices_needed": prep.verdict.devices_needed,
         "layers_on_device": np.where(verdict_code == memory_mod.FITS, m.n_layers,
                                      np.where(verdict_code == memory_mod.OFFLOAD, prep.verdict.layers_on_device, np.nan)),

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from estimator.core import priors as priors_mod
+from estimator.core.architecture import nan_to_num
 from estimator.core.frames import (
     FEW_ROWS, WORKLOAD_DEFAULTS, PriceTables, ScenarioColumns, ScenarioParts, cross_rows, paired_scenarios, price_tables, scenario_parts, scenarios,
     scenarios_from_parts, with_prices, with_workload,
@@ -91,7 +92,7 @@ def estimate_columns(
     m = prep.m
     eff = priors_mod.resolve(priors, prep.runtime, prep.device_class, prep.device_slug, calibrations,
                              issue_rate=prep.issue_rate)
-    t_fixed = eff.t_fixed_s + eff.t_layer_s * np.nan_to_num(m.n_layers)
+    t_fixed = eff.t_fixed_s + eff.t_layer_s * nan_to_num(m.n_layers)
     dq = priors_mod.dequant_ops(priors, prep.dequant_class)
     gemm = priors_mod.gemm_factor(priors, prep.dequant_class)
     t = times(prep, eff.eff_m, eff.eff_c, eff.eff_attn, t_fixed, dq, gemm, priors.get("expert_half_tokens", 0.0),

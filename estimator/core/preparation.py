@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from estimator.core import memory as memory_mod, priors as priors_mod
-from estimator.core.architecture import Coded, ModelArrays, coded, col, flag, map_combinations, model_arrays
+from estimator.core.architecture import Coded, ModelArrays, coded, col, flag, map_combinations, model_arrays, nan_to_num
 from estimator.core.hardware import DeviceArrays, Peaks, device_arrays, quant_arrays, runtime_peaks
 from estimator.core.units import GB, GIB, KV_DTYPE_BYTES, TERA
 from estimator.core.workloads import (
@@ -125,7 +125,7 @@ def _workload(frame: pd.DataFrame, constants: dict, m: ModelArrays, base_rt: Cod
     gen = col(frame, "gen_len", 256.0)
     prompt = col(frame, "prompt_len")
     prompt = np.where(np.isnan(prompt), np.maximum(context - gen, 1.0), prompt)
-    depth = np.nan_to_num(col(frame, "prefill_depth", 0.0))
+    depth = nan_to_num(col(frame, "prefill_depth", 0.0))
     decode_ctx = col(frame, "decode_context")
     decode_ctx = np.where(np.isnan(decode_ctx), prompt + depth, decode_ctx)
     n_dev_given = np.maximum(col(frame, "n_devices", 1.0), 1.0)
@@ -150,7 +150,7 @@ def _workload(frame: pd.DataFrame, constants: dict, m: ModelArrays, base_rt: Cod
         steps_given=~np.isnan(col(frame, "steps_per_block")),
         cache=_cache_of_runtime(coded(frame, "diffusion_cache"), base_rt),
         image=flag(frame, "image_input"),
-        fused=np.nan_to_num(col(frame, "flash_attention"), nan=1.0) > 0.5,
+        fused=nan_to_num(col(frame, "flash_attention"), nan=1.0) > 0.5,
     )
 
 
