@@ -33,9 +33,12 @@ class Records(list):
 
 
 # Rows computed together when a page asks for rows not computed yet. The core's cost is mostly
-# per call, not per row (on the 2-core dev machine ~3 ms for one row, ~4.5 ms for 256, ~11 ms for a
-# model's 4,669): a page of 50 computes the 256 around it, and paging on finds them computed.
-CHUNK_ROWS = 256
+# per call, not per row (on the 2-core dev machine ~2 ms for one row, ~4.5 ms for 128, ~11 ms for a
+# model's 4,669): a page of 50 computes the 128 around it, and the next page finds them computed.
+CHUNK_ROWS = 128
+# A table read beyond this many chunks (paged through) is computed whole at the next one: one
+# call for the rest costs less than a call per chunk.
+CHUNKS_BEFORE_WHOLE = 2
 
 
 class ResultTable(Sequence):
@@ -46,8 +49,9 @@ class ResultTable(Sequence):
     arrays (`pipeline.estimate_columns`): a page takes its rows from each, with no frame to build.
 
     Built with `compute` (rows -> the core's columns for them), a table is computed as it is read:
-    a page computes only the chunk(s) of CHUNK_ROWS rows it shows, the whole table (`table[:]`, a
-    CSV or a page's charts) all of its rows in one call. The rows come in a fixed order (the
+    a page computes only the chunk(s) of CHUNK_ROWS rows it shows; the whole table (`table[:]`, a
+    CSV or a page's charts, or a table paged beyond CHUNKS_BEFORE_WHOLE chunks) all of its rows in
+    one call. The rows come in a fixed order (the
     catalog's), so a page never needs the others. `on_complete` is called once every row is
     computed (the shared cache stores complete tables only).
     """
@@ -107,6 +111,14 @@ class ResultTable(Sequence):
             chunk = self._chunks[start] = _compacted(self._compute(slice(start, min(start + CHUNK_ROWS, self.n))))
         return chunk
 
+    def _needs_whole(self, rows: np.ndarray) -> bool:
+        if self.complete or not self.n:
+            return False
+        if len(rows) == self.n or self.n <= CHUNK_ROWS:
+            return True  # every row, or a table no larger than a chunk
+        missing = {int(start) for start in np.unique(rows - rows % CHUNK_ROWS)} - set(self._chunks)
+        return bool(missing) and len(self._chunks) + len(missing) > CHUNKS_BEFORE_WHOLE
+
     def _pieces(self, rows: np.ndarray):
         """(columns, positions in them) covering `rows` in order: the whole result, or its chunks."""
         if self.complete:
@@ -121,8 +133,8 @@ class ResultTable(Sequence):
 
     def _format(self, index):
         rows = np.arange(self.n)[index if isinstance(index, slice) else [index]]
-        if not self.complete and self.n and (len(rows) == self.n or self.n <= CHUNK_ROWS):
-            self._complete()  # every row, or a table no larger than a chunk: complete either way
+        if self._needs_whole(rows):
+            self._complete()
         records: list[dict[str, Any]] = []
         for result, positions in self._pieces(rows):
             columns = {name: _take(values, positions) for name, values in result.items()}

@@ -152,16 +152,22 @@ def test_a_table_page_computes_only_the_chunk_it_shows():
         table[50:100]  # the same chunk: nothing computed
         assert core.call_count == 1
         across = table[results.CHUNK_ROWS - 10:results.CHUNK_ROWS + 10]  # the next chunk as well
-        assert core.call_count == 2 and len(across) == 20
+        assert core.call_count == 2 and len(across) == 20 and not table.complete
+        assert table[len(table):] == []
+        # Paged on beyond CHUNKS_BEFORE_WHOLE chunks: the rest in one call, not a call per chunk.
+        assert results.CHUNKS_BEFORE_WHOLE == 2
         last = table[len(table) - 1]
+        assert core.call_count == 3 and len(core.call_args.args[0]) == len(table) and table.complete
+        table[:]
         assert core.call_count == 3
-    assert table[len(table):] == [] and not table.complete
+    assert last == table[:][-1]
 
 
 def test_a_table_read_in_pages_answers_as_the_whole_table_computed_at_once():
     workload = {"context_tokens": 6144, "batch": 4}
     paged = services.compatibility(device_slug="nvidia-geforce-rtx-4090", workload=workload)
-    pages = [record for start in range(0, len(paged), 50) for record in paged[start:start + 50]]
+    with mock.patch.object(results, "CHUNKS_BEFORE_WHOLE", len(paged)):  # every row from a chunk
+        pages = [record for start in range(0, len(paged), 50) for record in paged[start:start + 50]]
     assert not paged.complete
     catalog_cache.forget()
     whole = services.compatibility(device_slug="nvidia-geforce-rtx-4090", workload=workload)
