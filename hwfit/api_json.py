@@ -30,3 +30,14 @@ class JSONRenderer(renderers.JSONRenderer):
         except orjson.JSONEncodeError:
             return super().render(data, accepted_media_type, renderer_context)
         return content.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+
+
+_KEY_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
+def canonical_json(value: Any) -> bytes:
+    """`value` as JSON with sorted keys, for cache keys: a validated request (a batch's 100 scenarios
+    cost ~1 ms with json.dumps(sort_keys=True), a tenth of that here). Anything that is not JSON
+    data is written as its str(). NaN would be written as null, as None is: give validated data
+    (the serializers refuse NaN and infinities)."""
+    return orjson.dumps(value, default=str, option=_KEY_OPTIONS)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import threading
 from collections import OrderedDict
 
@@ -25,6 +26,7 @@ from rest_framework.fields import empty
 from devices.models import Device
 from estimator import selectors, services
 from estimator.core import pipeline
+from hwfit.api_json import canonical_json
 from models_catalog.importers.hf_config import ConfigImportError, architecture_from_config
 from models_catalog.models import ModelArchitecture, QuantizationFormat
 
@@ -190,15 +192,16 @@ class CatalogRefFieldExtension(OpenApiSerializerFieldExtension):
 # Scenarios validated by this process, by their JSON (see ScenarioSerializer.run_validation).
 KEPT_SCENARIOS = 20_000
 _kept_lock = threading.Lock()
-_kept_scenarios: OrderedDict[str, dict] = OrderedDict()
+_kept_scenarios: OrderedDict[bytes, dict] = OrderedDict()
 
 
-def _plain_key(data) -> str | None:
-    """A scenario of strings and numbers only (records named, none inline), as canonical JSON."""
-    if not isinstance(data, dict) or not all(value is None or type(value) in (str, int, float, bool)
-                                             for value in data.values()):
+def _plain_key(data) -> bytes | None:
+    """A scenario of strings and finite numbers only (records named, none inline), as canonical JSON."""
+    if not isinstance(data, dict) or not all(
+            value is None or type(value) in (str, int, bool) or (type(value) is float and math.isfinite(value))
+            for value in data.values()):
         return None
-    return json.dumps(data, sort_keys=True)
+    return canonical_json(data)
 
 
 class ScenarioSerializer(WorkloadSerializer):

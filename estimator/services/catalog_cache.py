@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import logging
 import os
 import threading
@@ -51,6 +50,7 @@ from estimator.services.catalog import Catalog, catalog_load
 from estimator.services.resolve import ScenarioInputError
 from estimator.services.results import ResultTable
 from hwfit import deferred
+from hwfit.api_json import canonical_json
 
 logger = logging.getLogger(__name__)
 
@@ -261,8 +261,9 @@ def estimates_cached(scenarios: list[dict[str, Any]],
         records = compute(scenarios, catalog)
         return records if encode is None else [encode(record) for record in records]
     # The site's energy price fills a scenario that gives none: it is part of what was asked.
-    keys = [hashlib.blake2b(json.dumps([version, scenario, settings.HWFIT_USD_PER_KWH], sort_keys=True,
-                                       default=str).encode(), digest_size=16).hexdigest() for scenario in scenarios]
+    # (Scenarios come validated: no NaN, which canonical_json would write as it writes None.)
+    keys = [hashlib.blake2b(canonical_json([version, scenario, settings.HWFIT_USD_PER_KWH]),
+                            digest_size=16).hexdigest() for scenario in scenarios]
     found = {index: _estimates[key] for index, key in enumerate(keys) if key in _estimates}
     shared = _shared_get_many([key for index, key in enumerate(keys) if index not in found])
     found.update({index: shared[key] for index, key in enumerate(keys) if index not in found and key in shared})

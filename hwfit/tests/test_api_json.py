@@ -36,3 +36,11 @@ def test_the_api_answers_with_it(client, db):
     response = client.get("/api/v1/devices/", {"page_size": 1})
     assert response.status_code == 200
     assert response.renderer_context["response"].accepted_renderer.__class__ is JSONRenderer
+
+
+def test_a_canonical_key_does_not_depend_on_key_order_and_tells_values_apart():
+    from hwfit.api_json import canonical_json
+
+    assert canonical_json({"b": 1, "a": {"d": 2.5, "c": None}}) == canonical_json({"a": {"c": None, "d": 2.5}, "b": 1})
+    assert canonical_json({"a": 1}) != canonical_json({"a": 1.5}) != canonical_json({"a": "1.5"})
+    assert canonical_json([decimal.Decimal("1.25")]) == b'["1.25"]'  # not JSON data: its str()
