@@ -6,11 +6,14 @@ The bytes mean what DRF's would: compact UTF-8, object keys made strings, U+2028
 (DRF's rule, so the answer is also valid JavaScript), anything that is not plain JSON data
 (dates, decimals, lazy text, numpy values) through DRF's own encoder. Pretty-printing
 (`; indent=`) and the rare value orjson refuses (an integer beyond 64 bits) stay DRF's.
-Numbers may be written differently (`0.00001` for `1e-05`): the same values.
+Numbers may be written differently (`0.00001` for `1e-05`): the same values. A NaN or infinity
+that reached the renderer would be written as null (DRF raises, a 500): the API's rule anyway,
+where an unknown figure is null (`estimator.core.outputs.json_values` cleans them first).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -39,5 +42,13 @@ def canonical_json(value: Any) -> bytes:
     """`value` as JSON with sorted keys, for cache keys: a validated request (a batch's 100 scenarios
     cost ~1 ms with json.dumps(sort_keys=True), a tenth of that here). Anything that is not JSON
     data is written as its str(). NaN would be written as null, as None is: give validated data
-    (the serializers refuse NaN and infinities)."""
-    return orjson.dumps(value, default=str, option=_KEY_OPTIONS)
+    (the serializers refuse NaN and infinities).
+
+    A value orjson refuses (an integer beyond 64 bits, which a request may hold before validation
+    refuses it) is written by the standard library instead, behind a byte no orjson output starts
+    with, so the two spellings of a key cannot meet.
+    """
+    try:
+        return orjson.dumps(value, default=str, option=_KEY_OPTIONS)
+    except orjson.JSONEncodeError:
+        return b"\x00" + json.dumps(value, sort_keys=True, default=str).encode()

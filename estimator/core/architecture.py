@@ -161,8 +161,9 @@ def _factorize(values: np.ndarray) -> tuple[np.ndarray, int]:
     """Codes in first-seen order and the count of distinct values, NaN one value (pd.factorize's)."""
     if len(values) <= FEW_VALUES:
         index: dict = {}
-        # Missing values (None, NaN: not equal to itself) are one value, as pandas counts them.
-        codes = [index.setdefault(_MISSING if v is None or v != v else v, len(index)) for v in values.tolist()]
+        # Missing values (None, pd.NA, NaN: not equal to itself) are one value, as pandas counts them.
+        codes = [index.setdefault(_MISSING if v is None or v is pd.NA or v != v else v, len(index))
+                 for v in values.tolist()]
         return np.array(codes, dtype=np.intp), len(index)
     codes, uniques = pd.factorize(values, use_na_sentinel=False)
     return codes, len(uniques)

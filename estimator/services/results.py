@@ -7,6 +7,7 @@ table is a `ResultTable` that formats only the rows a page shows; `flat_record` 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -39,6 +40,9 @@ CHUNK_ROWS = 128
 # A table read beyond this many chunks (paged through) is computed whole at the next one: one
 # call for the rest costs less than a call per chunk.
 CHUNKS_BEFORE_WHOLE = 2
+# A table of at most this many rows is computed whole at its first page (about a chunk's cost),
+# and so is complete and shared with the other processes.
+WHOLE_ROWS = CHUNKS_BEFORE_WHOLE * CHUNK_ROWS
 
 
 class ResultTable(Sequence):
@@ -74,6 +78,9 @@ class ResultTable(Sequence):
         self.cache_key: str | None = None
         self.on_complete: Callable[[ResultTable], None] | None = None
         self._all: Records | None = None
+        # A kept table is read by every thread of the process: one computes what is missing while
+        # the others wait for it, rather than all computing it (and storing it) at once.
+        self._lock = threading.Lock()
 
     @property
     def complete(self) -> bool:
@@ -96,26 +103,39 @@ class ResultTable(Sequence):
         # The shared cache stores a complete table's columns: not their formatting, nor how to compute them.
         if not self.complete:
             raise TypeError("only a complete ResultTable is pickled")
-        return {**self.__dict__, "_all": None, "_compute": None, "_chunks": {}, "on_complete": None}
+        state = {**self.__dict__, "_all": None, "_compute": None, "_chunks": {}, "on_complete": None}
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def _complete(self) -> None:
-        # Every row in one core call: cheaper than the chunks left, and what the shared cache keeps.
-        self.result = _compacted(self._compute(slice(0, self.n)))
-        self._chunks.clear()
+        with self._lock:
+            if self.complete:  # another thread computed it meanwhile
+                return
+            # Every row in one core call: cheaper than the chunks left, and what the shared cache keeps.
+            self.result = _compacted(self._compute(slice(0, self.n)))
+            self._chunks.clear()
         if self.on_complete is not None:
             self.on_complete(self)
 
     def _chunk(self, start: int) -> dict[str, Any]:
         chunk = self._chunks.get(start)
         if chunk is None:
-            chunk = self._chunks[start] = _compacted(self._compute(slice(start, min(start + CHUNK_ROWS, self.n))))
+            with self._lock:
+                chunk = self._chunks.get(start)
+                if chunk is None:
+                    stop = min(start + CHUNK_ROWS, self.n)
+                    chunk = self._chunks[start] = _compacted(self._compute(slice(start, stop)))
         return chunk
 
     def _needs_whole(self, rows: np.ndarray) -> bool:
         if self.complete or not self.n:
             return False
-        if len(rows) == self.n or self.n <= CHUNK_ROWS:
-            return True  # every row, or a table no larger than a chunk
+        if len(rows) == self.n or self.n <= WHOLE_ROWS:
+            return True  # every row, or a table of a chunk or two: whole, and so shared
         missing = {int(start) for start in np.unique(rows - rows % CHUNK_ROWS)} - set(self._chunks)
         return bool(missing) and len(self._chunks) + len(missing) > CHUNKS_BEFORE_WHOLE
 

@@ -166,7 +166,7 @@ def test_a_table_page_computes_only_the_chunk_it_shows():
 def test_a_table_read_in_pages_answers_as_the_whole_table_computed_at_once():
     workload = {"context_tokens": 6144, "batch": 4}
     paged = services.compatibility(device_slug="nvidia-geforce-rtx-4090", workload=workload)
-    with mock.patch.object(results, "CHUNKS_BEFORE_WHOLE", len(paged)):  # every row from a chunk
+    with mock.patch.multiple(results, CHUNKS_BEFORE_WHOLE=len(paged), WHOLE_ROWS=0):  # every row from a chunk
         pages = [record for start in range(0, len(paged), 50) for record in paged[start:start + 50]]
     assert not paged.complete
     catalog_cache.forget()
@@ -176,6 +176,35 @@ def test_a_table_read_in_pages_answers_as_the_whole_table_computed_at_once():
     # Bit for bit: the chunks (the last one short enough for the few-rows path) and the one call.
     assert json.dumps(pages) == json.dumps(everything)
     assert paged[::-97] == everything[::-97]
+
+
+def test_threads_reading_a_new_table_compute_it_once():
+    import threading
+
+    table = services.compatibility(model_slug="llama-3-1-8b", workload={"context_tokens": 5122})
+    completed = []
+    table.on_complete = completed.append
+    start = threading.Barrier(8)
+
+    def read():
+        start.wait()
+        table[:]
+
+    with mock.patch.object(pipeline, "estimate_columns", wraps=pipeline.estimate_columns) as core:
+        threads = [threading.Thread(target=read) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert core.call_count == 1 and completed == [table]
+
+
+def test_a_table_of_two_chunks_or_fewer_is_computed_whole():
+    table = services.compatibility(device_slug="nvidia-geforce-rtx-4090", quantizations=["q4-k-m", "q8-0", "bf16"],
+                                   workload={"context_tokens": 5123})
+    assert results.CHUNK_ROWS < len(table) <= results.WHOLE_ROWS
+    table[:10]
+    assert table.complete  # and so shared with the other processes
 
 
 def test_only_a_complete_table_goes_to_the_shared_cache():

@@ -44,3 +44,10 @@ def test_a_canonical_key_does_not_depend_on_key_order_and_tells_values_apart():
     assert canonical_json({"b": 1, "a": {"d": 2.5, "c": None}}) == canonical_json({"a": {"c": None, "d": 2.5}, "b": 1})
     assert canonical_json({"a": 1}) != canonical_json({"a": 1.5}) != canonical_json({"a": "1.5"})
     assert canonical_json([decimal.Decimal("1.25")]) == b'["1.25"]'  # not JSON data: its str()
+
+
+def test_a_canonical_key_of_an_integer_beyond_64_bits_is_written_and_distinct():
+    from hwfit.api_json import canonical_json
+
+    assert canonical_json({"a": 10**30}) != canonical_json({"a": str(10**30)})
+    assert canonical_json({"b": 10**30, "a": 1}) == canonical_json({"a": 1, "b": 10**30})

@@ -117,3 +117,20 @@ def test_the_compatibility_csv_writes_formula_like_names_as_text(api):
     assert written == {f"formula-{index}": "'" + name for index, name in enumerate(names)}
     # Negative figures are numbers, not text: they are left alone.
     assert all(not row["memory.headroom_bytes"].startswith("'") for row in rows)
+
+
+ESTIMATE = {"model": "llama-3-1-8b", "quantization": "q4-k-m", "device": "nvidia-geforce-rtx-4090"}
+
+
+@pytest.mark.parametrize("body", [
+    {**ESTIMATE, "context_tokens": 10**30},
+    {"scenarios": [ESTIMATE, {**ESTIMATE, "batch": 2**64}]},
+    {**ESTIMATE, "batch": -2**63 - 1},
+    {**ESTIMATE, "quantization": {"name": "Q", "bits_per_weight": 4.5, "family": "gguf-kquant",
+                                  "native_device_kinds": [10**30]}},
+], ids=["huge-context", "huge-batch-in-a-batch", "huge-negative", "huge-int-inline"])
+def test_an_integer_beyond_64_bits_is_a_400_not_a_500(api, body):
+    # Cache keys are written before validation refuses such a number (hwfit.api_json.canonical_json).
+    response = api.post("/api/v1/estimate/", body, format="json")
+    assert response.status_code == 400, response.content[:300]
+    assert isinstance(response.json(), dict)

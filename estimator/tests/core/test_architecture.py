@@ -8,7 +8,7 @@ from estimator.core.architecture import Coded, _factorize, map_combinations, nan
 
 FEW = [
     np.array([2.0, np.nan, 2.0, -0.0, 0.0, np.nan]),
-    np.array(["a", "", None, "a", np.nan, None], dtype=object),
+    np.array(["a", "", None, "a", np.nan, None, pd.NA], dtype=object),
     np.array([True, False, True]),
     np.array([3, 1, 3, 3], dtype=np.int64),
     np.array([], dtype=np.float64),
