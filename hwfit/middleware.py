@@ -6,9 +6,12 @@ import secrets
 import time
 from collections.abc import Callable
 
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject, empty
 from django.utils.html import escape
 
 from hwfit.throttling import LoginThrottle
@@ -154,3 +157,23 @@ def content_security_policy(nonce: str) -> str:
         "frame-ancestors": "'none'",
     }
     return "; ".join(f"{name} {value}" for name, value in directives.items())
+
+
+class LazyMessageMiddleware(MessageMiddleware):
+    """Django's MessageMiddleware, with the message storage made when something first uses it.
+
+    Django builds the storage (a cookie storage with its signer, and a session storage) on every
+    request; the API and the kept pages never show a message, and building it was ~7% of the CPU
+    an API request spends under load (py-spy, bench/load.py). A view that adds or shows messages
+    (the admin, a page's form) makes it on first use, and the response is then updated as
+    Django's does; a request that never touched it leaves its messages where they were.
+    """
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._messages = SimpleLazyObject(lambda: default_storage(request))
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        messages = getattr(request, "_messages", None)
+        if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:
+            return response
+        return super().process_response(request, response)
