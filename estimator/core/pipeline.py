@@ -36,7 +36,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from estimator.core import priors as priors_mod

@@ -5,6 +5,7 @@
                    validated like an admin edit; one workload translation for every caller)
     estimates.py   estimates and compatibility tables: one core call per request
     results.py     the core's result frame -> the API's result objects (NaN/inf -> None)
+    tables.py      a compatibility table: the core's columns kept, computed as its pages are read
 
 Callers import from here; the modules are how the work is divided, not an API.
 """
@@ -17,7 +18,8 @@ from estimator.services.resolve import (
     ScenarioInputError, core_workload, energy_price, inline_row_clean, model_workload_errors, quantization_rows,
     runtime_errors, scenarios_resolve, workload_columns,
 )
-from estimator.services.results import ResultTable, context_within_window, flat_record, result_records
+from estimator.services.results import context_within_window, flat_record, result_records
+from estimator.services.tables import ResultTable
 
 __all__ = [
     "DIFFUSION_CACHES", "FROM_MODEL", "KV_CACHE_DTYPES", "MODES", "PARALLEL_MODES", "WORKLOAD_COLUMNS", "Catalog",

@@ -48,7 +48,7 @@ from django.db.models.signals import post_delete, post_save
 
 from estimator.services.catalog import Catalog, catalog_load
 from estimator.services.resolve import ScenarioInputError
-from estimator.services.results import ResultTable
+from estimator.services.tables import ResultTable
 from hwfit import deferred
 from hwfit.api_json import canonical_json
 

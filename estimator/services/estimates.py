@@ -21,7 +21,8 @@ from estimator.services.resolve import (
     ScenarioInputError, core_workload, model_workload_errors, quantization_positions, runtime_errors, scenarios_resolve,
     workload_columns,
 )
-from estimator.services.results import ResultTable, context_within_window, result_records
+from estimator.services.results import context_within_window, result_records
+from estimator.services.tables import ResultTable
 
 
 def _estimate(frame: pd.DataFrame | pipeline.ScenarioColumns, catalog: Catalog, *,

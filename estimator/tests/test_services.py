@@ -13,7 +13,7 @@ from devices.models import Device
 from estimator import selectors, services
 from estimator.core import pipeline
 from estimator.core.schema import DEVICE_COLUMNS, MODEL_COLUMNS, QUANT_COLUMNS
-from estimator.services import catalog_cache, resolve, results
+from estimator.services import catalog_cache, resolve, results, tables
 from hwfit.testing import source_counts
 
 pytestmark = pytest.mark.django_db
@@ -137,7 +137,7 @@ def test_a_flat_record_joins_names_and_writes_a_list_of_objects_as_json():
 def test_the_compatibility_table_formats_only_the_rows_asked_for():
     table = services.compatibility(model_slug="llama-3-1-8b", quantizations=["q4-k-m"], workload={})
     assert len(table) == source_counts()["devices"]
-    with mock.patch.object(results, "result_records", wraps=results.result_records) as formatting:
+    with mock.patch.object(tables, "result_records", wraps=results.result_records) as formatting:
         page = table[:10]
     assert len(page) == 10 and len(formatting.call_args.args[0]["verdict"]) == 10
     assert table[3] == table[:5][3]
@@ -145,17 +145,17 @@ def test_the_compatibility_table_formats_only_the_rows_asked_for():
 
 def test_a_table_page_computes_only_the_chunk_it_shows():
     table = services.compatibility(device_slug="nvidia-geforce-rtx-4090", workload={"context_tokens": 6144})
-    assert len(table) > 2 * results.CHUNK_ROWS and not table.complete
+    assert len(table) > 2 * tables.CHUNK_ROWS and not table.complete
     with mock.patch.object(pipeline, "estimate_columns", wraps=pipeline.estimate_columns) as core:
         first = table[:50]
-        assert core.call_count == 1 and len(core.call_args.args[0]) == results.CHUNK_ROWS
+        assert core.call_count == 1 and len(core.call_args.args[0]) == tables.CHUNK_ROWS
         table[50:100]  # the same chunk: nothing computed
         assert core.call_count == 1
-        across = table[results.CHUNK_ROWS - 10:results.CHUNK_ROWS + 10]  # the next chunk as well
+        across = table[tables.CHUNK_ROWS - 10:tables.CHUNK_ROWS + 10]  # the next chunk as well
         assert core.call_count == 2 and len(across) == 20 and not table.complete
         assert table[len(table):] == []
         # Paged on beyond CHUNKS_BEFORE_WHOLE chunks: the rest in one call, not a call per chunk.
-        assert results.CHUNKS_BEFORE_WHOLE == 2
+        assert tables.CHUNKS_BEFORE_WHOLE == 2
         last = table[len(table) - 1]
         assert core.call_count == 3 and len(core.call_args.args[0]) == len(table) and table.complete
         table[:]
@@ -166,7 +166,7 @@ def test_a_table_page_computes_only_the_chunk_it_shows():
 def test_a_table_read_in_pages_answers_as_the_whole_table_computed_at_once():
     workload = {"context_tokens": 6144, "batch": 4}
     paged = services.compatibility(device_slug="nvidia-geforce-rtx-4090", workload=workload)
-    with mock.patch.multiple(results, CHUNKS_BEFORE_WHOLE=len(paged), WHOLE_ROWS=0):  # every row from a chunk
+    with mock.patch.multiple(tables, CHUNKS_BEFORE_WHOLE=len(paged), WHOLE_ROWS=0):  # every row from a chunk
         pages = [record for start in range(0, len(paged), 50) for record in paged[start:start + 50]]
     assert not paged.complete
     catalog_cache.forget()
@@ -187,8 +187,13 @@ def test_threads_reading_a_new_table_compute_it_once():
     start = threading.Barrier(8)
 
     def read():
+        from django.db import connection
+
         start.wait()
-        table[:]
+        try:
+            table[:]
+        finally:
+            connection.close()  # each thread's own (the accuracy ledger's query): not left for teardown
 
     with mock.patch.object(pipeline, "estimate_columns", wraps=pipeline.estimate_columns) as core:
         threads = [threading.Thread(target=read) for _ in range(8)]
@@ -202,7 +207,7 @@ def test_threads_reading_a_new_table_compute_it_once():
 def test_a_table_of_two_chunks_or_fewer_is_computed_whole():
     table = services.compatibility(device_slug="nvidia-geforce-rtx-4090", quantizations=["q4-k-m", "q8-0", "bf16"],
                                    workload={"context_tokens": 5123})
-    assert results.CHUNK_ROWS < len(table) <= results.WHOLE_ROWS
+    assert tables.CHUNK_ROWS < len(table) <= tables.WHOLE_ROWS
     table[:10]
     assert table.complete  # and so shared with the other processes
 
@@ -230,8 +235,8 @@ def test_a_kept_table_gives_the_rows_of_the_columns_it_was_made_from():
         "decode_tok_s": np.array([0.0, -0.0, 0.0, 0.0]), "prefill_s": np.full(n, np.nan), "calibrated": np.ones(n, bool),
         "max_batch": np.array([1.0, 2.0, np.nan, 4.0]), "not_shown": np.arange(n),
     })
-    table = results.ResultTable(columns, mode=None)
-    assert "not_shown" not in table.result and isinstance(table.result["eff_m"], results._Same)
+    table = tables.ResultTable(columns, mode=None)
+    assert "not_shown" not in table.result and isinstance(table.result["eff_m"], tables._Same)
     with mock.patch("estimator.calibration.ledger.estimates_with_accuracy", side_effect=lambda r: r):
         kept = table[:]
     full = services.result_records(columns, modes=[None] * n, inline={part: [False] * n for part in

@@ -23,7 +23,7 @@ from devices.models import Device
 from estimator.calibration import fits as fits_service
 from estimator.calibration import runs as runs_service
 from estimator.calibration.workers import worker_register
-from estimator.models import CalibrationFit, CalibrationRun
+from estimator.models import CalibrationFit
 from models_catalog.models import Runtime
 
 
