@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from devices.models import Device
 from estimator import services
-from estimator.api import serializers
+from estimator.api import result_serializers, serializers
 from estimator.api.kept import kept_answer
 from estimator.api.renderers import CompatibilityCSVRenderer
 from estimator.services.catalog_cache import estimates_cached
@@ -81,7 +81,7 @@ class EstimateView(APIView):
         responses={
             200: PolymorphicProxySerializer(
                 component_name="EstimateResponse", resource_type_field_name=None,
-                serializers=[serializers.EstimateResultSerializer, serializers.EstimateBatchResultSerializer]),
+                serializers=[result_serializers.EstimateResultSerializer, result_serializers.EstimateBatchResultSerializer]),
             400: OpenApiResponse(description="Each bad field and why (batch: under `scenarios`, by index)."),
         },
     )
@@ -105,7 +105,7 @@ class EstimateView(APIView):
     @extend_schema(
         summary="Estimate one scenario given as query parameters",
         parameters=[serializers.EstimateQuerySerializer, *QUERY_EXAMPLES],
-        responses={200: serializers.EstimateResultSerializer, 400: OpenApiResponse(description="Each bad field and why.")},
+        responses={200: result_serializers.EstimateResultSerializer, 400: OpenApiResponse(description="Each bad field and why.")},
     )
     @kept_answer
     def get(self, request):
@@ -141,7 +141,7 @@ class CompatibilityView(APIView):
                              description="Quantization slugs, comma-separated (default: every quantization)."),
         ],
         responses={
-            (200, "application/json"): serializers.CompatibilityPageSerializer,
+            (200, "application/json"): result_serializers.CompatibilityPageSerializer,
             (200, "text/csv"): OpenApiTypes.STR,
             400: OpenApiResponse(description="Each bad query parameter and why."),
         },

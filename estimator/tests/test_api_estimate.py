@@ -415,7 +415,7 @@ def test_it_says_which_documented_rules_filled_missing_fields(api):
 
 
 def test_every_result_field_is_documented_and_every_documented_field_is_there(api):
-    from estimator.api.serializers import EstimateResultSerializer
+    from estimator.api.result_serializers import EstimateResultSerializer
 
     def shape(serializer) -> dict:
         return {name: shape(field) if hasattr(field, "fields") else None for name, field in serializer.fields.items()}
