@@ -13,7 +13,6 @@ Outputs are documented in `estimator/api/result_serializers.py` and built by
 from __future__ import annotations
 
 import copy
-import json
 import math
 import threading
 from collections import OrderedDict
@@ -161,7 +160,7 @@ class CatalogRefField(serializers.Field):
         # One inline serializer for every item of a batch: building a ModelSerializer's fields
         # costs more than validating with them, and a batch often repeats one inline object.
         self._inline: serializers.ModelSerializer | None = None
-        self._validated: dict[str, dict] = {}
+        self._validated: dict[bytes, dict] = {}
 
     def to_internal_value(self, data):
         if isinstance(data, str):
@@ -170,7 +169,7 @@ class CatalogRefField(serializers.Field):
             return data
         if not isinstance(data, dict):
             self.fail("invalid")
-        key = json.dumps(data, sort_keys=True, default=str)
+        key = canonical_json(data)
         if key not in self._validated:
             if self._inline is None:
                 self._inline = self.inline_serializer()

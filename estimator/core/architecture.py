@@ -37,6 +37,12 @@ DERIVATION_RULES: dict[str, str] = {
 }
 
 
+# Up to this many rows, distinct values are found with a dict: pandas' hashing costs more than
+# the few rows of a request (the same first-seen order, so the same codes).
+FEW_VALUES = 16
+_MISSING = object()
+
+
 def col(frame: pd.DataFrame, name: str, default: float = np.nan) -> np.ndarray:
     """A column as float64 (missing -> NaN, or `default` when the column is absent)."""
     if name not in frame.columns:
@@ -102,7 +108,7 @@ def coded(frame: pd.DataFrame, name: str) -> Coded:
         codes = np.asarray(categorical.codes).astype(np.intp)
         return Coded(np.where(codes < 0, len(uniques) - 1, codes), uniques)
     values = np.asarray(values, dtype=object)
-    if len(values) <= 16:
+    if len(values) <= FEW_VALUES:
         # A request's few rows: a dict is far cheaper than hashing through pandas.
         index: dict[str, int] = {}
         codes = np.array([index.setdefault(_clean(v), len(index)) for v in values], dtype=np.intp)
@@ -149,12 +155,6 @@ def map_unique(values: np.ndarray, func, dtype=object) -> np.ndarray:
     codes, uniques = pd.factorize(np.asarray(values), use_na_sentinel=False)
     result = np.asarray(func(np.asarray(uniques, dtype=object)), dtype=dtype)
     return result[codes]
-
-
-# Up to this many rows, distinct values are found with a dict: pandas' hashing costs more than
-# the few rows of a request (the same first-seen order, so the same codes).
-FEW_VALUES = 16
-_MISSING = object()
 
 
 def _factorize(values: np.ndarray) -> tuple[np.ndarray, int]:

@@ -220,7 +220,8 @@ def forget() -> None:
 def compatibility_cached(key: tuple[Any, ...], compute: Callable[[Catalog], ResultTable]) -> ResultTable:
     """The table for `key` (everything the request asked) at the current catalog version.
 
-    Looked up in this process, then in the shared cache; computed (and stored in both) otherwise.
+    Looked up in this process, then in the shared cache; otherwise `compute` makes a table that is
+    computed as it is read (tables.ResultTable), kept here, and stored in the shared cache once complete.
     """
     version, catalog = _current()
     digest = hashlib.blake2b(repr((version, key)).encode(), digest_size=16).hexdigest()
@@ -233,11 +234,7 @@ def compatibility_cached(key: tuple[Any, ...], compute: Callable[[Catalog], Resu
         table = compute(catalog)
         # Stored for the other processes once every row is computed (a CSV, a page's charts), after
         # the answer is sent; a JSON page computes only its own rows (ResultTable), kept here alone.
-        store = functools.partial(_store_complete, digest)
-        if table.complete:
-            store(table)
-        else:
-            table.on_complete = store
+        table.on_complete = functools.partial(_store_complete, digest)
     table.cache_key = digest
     with _lock:
         _tables[digest] = table

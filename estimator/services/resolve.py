@@ -9,7 +9,6 @@ same way.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ from estimator.core import pipeline, workloads
 from estimator.core.outputs import json_values
 from estimator.core.units import KV_DTYPE_BYTES
 from estimator.services.catalog import Catalog, CatalogTable
+from hwfit.api_json import canonical_json
 
 MODES = ("decode", "prefill", "diffusion")
 KV_CACHE_DTYPES = tuple(KV_DTYPE_BYTES)
@@ -107,7 +107,7 @@ class _Refs:
     inline_rows: list[dict[str, Any]] = field(default_factory=list)
     inline: list[bool] = field(default_factory=list)
     # A batch often repeats one inline object: validated and stored once (JSON text -> position or error).
-    seen: dict[str, int | ValidationError] = field(default_factory=dict)
+    seen: dict[bytes, int | ValidationError] = field(default_factory=dict)
 
     def add(self, value: str | dict[str, Any]) -> list[str] | dict[str, list[str]] | None:
         """Resolve one scenario's reference; the reasons when it cannot be."""
@@ -118,7 +118,7 @@ class _Refs:
             self.positions.append(position)
             self.inline.append(False)
             return None
-        key = json.dumps(value, sort_keys=True, default=str)
+        key = canonical_json(value)
         if key not in self.seen:
             try:
                 row = inline_row_clean(self.table.model, value, self.table.fields)
