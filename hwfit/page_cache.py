@@ -28,6 +28,7 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
 from estimator.services.catalog_cache import catalog_version, version_held
+from hwfit import deferred
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,13 @@ def _lookup(key: str) -> tuple[bytes, dict[str, str]] | None:
     return entry
 
 
+def _share(key: str, entry: tuple[bytes, dict[str, str]]) -> None:
+    try:
+        cache.set(key, entry, SHARED_TIMEOUT_S)
+    except Exception:  # noqa: BLE001 - kept in this process only
+        logger.exception("page cache unwritable")
+
+
 class PageCacheMiddleware:
     """Serves a kept model or device page, and keeps each one it renders (see the module docstring)."""
 
@@ -112,10 +120,8 @@ class PageCacheMiddleware:
         body = response.content.replace(nonce, NONCE_MARK) if nonce else response.content
         headers = {name: response[name] for name in KEPT_HEADERS if name in response}
         _remember(key, (body, headers))
-        try:
-            cache.set(key, (body, headers), SHARED_TIMEOUT_S)
-        except Exception:  # noqa: BLE001 - kept in this process only
-            logger.exception("page cache unwritable")
+        # For the other processes, once the page is sent (hwfit/deferred.py).
+        deferred.defer(_share, key, (body, headers))
         return response
 
     def process_view(self, request: HttpRequest, view: Callable[..., Any], args: Any, kwargs: Any) -> HttpResponse | None:
